@@ -1,0 +1,99 @@
+"""Entry-point plugins: how built-ins and third-party parts are found alike.
+
+Each kind of part has its own entry point group. Built-in strategies, sinks
+and spec sources are registered through the same groups in our own
+pyproject.toml, so the mechanism third parties rely on is exercised by every
+run. A plugin that fails to load is recorded with its error and skipped: one
+broken package must not take the engine down.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+GROUPS = {
+    "strategy": "wan_engine.strategies",
+    "sink": "wan_engine.sinks",
+    "specs": "wan_engine.specs",
+}
+
+
+@attrs.frozen
+class Plugin:
+    kind: str
+    name: str
+    value: str
+    distribution: str
+    obj: Any = attrs.field(eq=False, repr=False)
+
+
+@attrs.frozen
+class PluginFailure:
+    kind: str
+    name: str
+    value: str
+    distribution: str
+    error: str
+
+
+def _entry_points(group: str) -> Iterable[importlib.metadata.EntryPoint]:
+    return importlib.metadata.entry_points(group=group)
+
+
+def _dist_name(ep: importlib.metadata.EntryPoint) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.name if dist is not None else "?"
+
+
+@attrs.define
+class PluginSet:
+    """The plugins of one kind that loaded, and the ones that did not."""
+
+    kind: str
+    loaded: dict[str, Plugin] = attrs.field(factory=dict)
+    failures: list[PluginFailure] = attrs.field(factory=list)
+
+    def get(self, name: str) -> Any:
+        try:
+            return self.loaded[name].obj
+        except KeyError:
+            broken = [f for f in self.failures if f.name == name]
+            if broken:
+                raise LookupError(f"{self.kind} plugin {name!r} failed to load: {broken[0].error}") from None
+            raise LookupError(
+                f"no {self.kind} plugin named {name!r}; available: {', '.join(sorted(self.loaded)) or 'none'}"
+            ) from None
+
+
+def load(kind: str) -> PluginSet:
+    group = GROUPS[kind]
+    result = PluginSet(kind)
+    seen: set[tuple[str, str]] = set()
+    for ep in _entry_points(group):
+        if (ep.name, ep.value) in seen:  # the same distribution visible twice on sys.path
+            continue
+        seen.add((ep.name, ep.value))
+        dist = _dist_name(ep)
+        try:
+            obj = ep.load()
+        except Exception as exc:  # noqa: BLE001 - any import-time error of a third party
+            result.failures.append(PluginFailure(kind, ep.name, ep.value, dist, f"{type(exc).__name__}: {exc}"))
+            continue
+        if ep.name in result.loaded:
+            result.failures.append(
+                PluginFailure(
+                    kind, ep.name, ep.value, dist,
+                    f"name already taken by {result.loaded[ep.name].value} ({result.loaded[ep.name].distribution})",
+                )
+            )
+            continue
+        result.loaded[ep.name] = Plugin(kind, ep.name, ep.value, dist, obj)
+    return result
+
+
+def load_all() -> dict[str, PluginSet]:
+    return {kind: load(kind) for kind in GROUPS}

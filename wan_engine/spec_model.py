@@ -1,0 +1,217 @@
+"""Typed views of spec documents (providers and models), built with cattrs.
+
+The JSON stays the source of truth; these classes give the engine attribute
+access and type checking, and are built only after the meta-schema has passed,
+so structuring cannot fail on a document a user could have written.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import attrs
+import jsonschema
+
+from wan_engine.states import JobState
+
+Pointers = str | list[str] | None
+
+
+@attrs.frozen
+class Endpoint:
+    method: str
+    path: str
+    query: dict[str, str] = attrs.field(factory=dict)
+    headers: dict[str, str] = attrs.field(factory=dict)
+    body: Any = None
+
+
+@attrs.frozen
+class Auth:
+    scheme: Literal["bearer", "header", "none"]
+    env: str | None = None
+    header: str = "Authorization"
+
+
+@attrs.frozen
+class PollingHints:
+    recommended_interval_s: float | None = None
+    typical_duration_s: float | None = None
+    min_interval_s: float | None = None
+    source: str | None = None
+
+    def merged_over(self, base: PollingHints) -> PollingHints:
+        """The model's hints, falling back to the provider's where the model is silent."""
+        return PollingHints(
+            **{
+                f.name: getattr(self, f.name) if getattr(self, f.name) is not None else getattr(base, f.name)
+                for f in attrs.fields(PollingHints)
+            }
+        )
+
+
+@attrs.frozen
+class ResultLocations:
+    video_url: Pointers
+    error_message: Pointers = None
+    error_code: Pointers = None
+    metadata: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class ErrorFormat:
+    message: Pointers
+    code: Pointers = None
+    schema: Any = None
+    template: Any = None
+
+
+@attrs.frozen
+class ResponseSchemas:
+    submit: Any = None
+    status: Any = None
+
+
+@attrs.frozen
+class Example:
+    name: str
+    params: dict[str, Any]
+    description: str | None = None
+    valid: bool = True
+
+
+@attrs.frozen
+class ProviderSpec:
+    id: str
+    title: str
+    base_url: str
+    auth: Auth
+    submit: Endpoint
+    status: Endpoint
+    id_pointer: str
+    status_pointer: str
+    statuses: dict[str, JobState]
+    result: ResultLocations
+    errors: ErrorFormat
+    format_version: int = 1
+    kind: str = "provider"
+    description: str | None = None
+    docs: list[str] = attrs.field(factory=list)
+    cancel: Endpoint | None = None
+    request_id_header: str | None = None
+    unknown_status: JobState = JobState.RUNNING
+    responses: ResponseSchemas = attrs.field(factory=ResponseSchemas)
+    status_template: Any = None
+    polling: PollingHints = attrs.field(factory=PollingHints)
+    result_url_ttl_s: float | None = None
+    source_file: str = ""
+
+    def engine_state(self, provider_status: object) -> JobState:
+        if isinstance(provider_status, str) and provider_status in self.statuses:
+            return self.statuses[provider_status]
+        return self.unknown_status
+
+    def canonical_status(self, state: JobState) -> str:
+        """The provider's own word for an engine state: the first one the spec lists."""
+        for provider_status, mapped in self.statuses.items():
+            if mapped is state:
+                return provider_status
+        return state.value
+
+
+@attrs.frozen
+class SubmitOverrides:
+    body: Any = None
+    headers: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class ModelDocument:
+    """A model file as written: the provider is still just a name."""
+
+    id: str
+    title: str
+    provider: str
+    spec_version: str
+    parameters: dict[str, Any]
+    format_version: int = 1
+    kind: str = "model"
+    description: str | None = None
+    docs: list[str] = attrs.field(factory=list)
+    provider_model: str | None = None
+    submit: SubmitOverrides = attrs.field(factory=SubmitOverrides)
+    polling: PollingHints = attrs.field(factory=PollingHints)
+    examples: list[Example] = attrs.field(factory=list)
+    source_file: str = ""
+
+
+@attrs.frozen(eq=False)
+class ModelSpec:
+    """A model joined with its provider: everything the engine needs to run it.
+
+    Compiled validators are cached on the instance: a schema is compiled once
+    per model, not once per request.
+    """
+
+    document: ModelDocument
+    provider: ProviderSpec
+    _cache: dict[str, Any] = attrs.field(factory=dict, repr=False, alias="_cache")
+
+    @property
+    def validator(self) -> jsonschema.Draft202012Validator:
+        if "parameters" not in self._cache:
+            self._cache["parameters"] = jsonschema.Draft202012Validator(
+                self.parameters, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+            )
+        return self._cache["parameters"]  # type: ignore[no-any-return]
+
+    def response_validator(self, which: Literal["submit", "status", "error"]) -> jsonschema.Draft202012Validator | None:
+        key = f"response:{which}"
+        if key not in self._cache:
+            schemas = self.provider.responses
+            schema = {
+                "submit": schemas.submit if schemas.submit is not None else schemas.status,
+                "status": schemas.status,
+                "error": self.provider.errors.schema,
+            }[which]
+            self._cache[key] = (
+                None
+                if schema is None
+                else jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+            )
+        return self._cache[key]  # type: ignore[no-any-return]
+
+    @property
+    def id(self) -> str:
+        return self.document.id
+
+    @property
+    def title(self) -> str:
+        return self.document.title
+
+    @property
+    def spec_version(self) -> str:
+        return self.document.spec_version
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return self.document.parameters
+
+    @property
+    def provider_model(self) -> str:
+        return self.document.provider_model or self.document.id
+
+    @property
+    def polling(self) -> PollingHints:
+        return self.document.polling.merged_over(self.provider.polling)
+
+    @property
+    def submit_endpoint(self) -> Endpoint:
+        """The provider's submit endpoint with this model's overrides applied."""
+        base = self.provider.submit
+        overrides = self.document.submit
+        return attrs.evolve(
+            base,
+            headers={**base.headers, **overrides.headers},
+            body=overrides.body if overrides.body is not None else base.body,
+        )
