@@ -62,3 +62,49 @@ def template_variables(template: Any) -> set[str]:
     if isinstance(template, list):
         return set().union(*(template_variables(v) for v in template)) if template else set()
     return set()
+
+
+def extract_parameters(template: Any, body: Any) -> dict[str, Any]:
+    """The inverse of ``render_body``: read parameters back out of a body.
+
+    The sandbox uses it to validate what a client sent, and the contract
+    checker to validate recorded requests, from the same template.
+    """
+    if template is None:
+        return dict(body) if isinstance(body, dict) else {}
+    found: dict[str, Any] = {}
+    _extract(template, body, found)
+    return found
+
+
+def _extract(node: Any, value: Any, found: dict[str, Any]) -> None:
+    if isinstance(node, dict):
+        if set(node) == {PARAM}:
+            found[node[PARAM]] = value
+            return
+        if set(node) == {VAR} or not isinstance(value, dict):
+            return
+        for key, child in node.items():
+            if key != SPREAD and key in value:
+                _extract(child, value[key], found)
+        if SPREAD in node:
+            fixed = {k for k in node if k != SPREAD}
+            found.update({k: v for k, v in value.items() if k not in fixed})
+    elif isinstance(node, list) and isinstance(value, list):
+        for child, item in zip(node, value, strict=False):
+            _extract(child, item, found)
+
+
+def variable_pointers(template: Any, name: str, prefix: str = "") -> list[str]:
+    """Where a template puts a variable (e.g. the model name), as JSON Pointers."""
+    if isinstance(template, dict):
+        if set(template) == {VAR}:
+            return [prefix] if template[VAR] == name else []
+        out: list[str] = []
+        for key, child in template.items():
+            escaped = key.replace("~", "~0").replace("/", "~1")
+            out += variable_pointers(child, name, f"{prefix}/{escaped}")
+        return out
+    if isinstance(template, list):
+        return [p for i, child in enumerate(template) for p in variable_pointers(child, name, f"{prefix}/{i}")]
+    return []
