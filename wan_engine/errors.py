@@ -113,12 +113,18 @@ class NetworkError(WanEngineError):
         super().__init__(message)
 
 
-class SubmitOutcomeUnknownError(NetworkError):
-    """The submit may have created a (paid) job: it was sent, and no answer came back.
+class SubmitOutcomeUnknownError(WanEngineError):
+    """The submit may have created a (paid) job: it was sent and no usable answer came back.
 
-    The engine never re-sends such a submit; check the provider's dashboard or
-    wait for the journal's reconciliation before trying again.
+    The engine never re-sends such a submit (that could pay twice); check the
+    provider's dashboard before submitting again.
     """
+
+    def __init__(self, model: str, reason: str, *, status: int | None = None) -> None:
+        self.model, self.reason, self.status = model, reason, status
+        super().__init__(
+            f"submit of {model} may have created a job ({reason}); it was not re-sent to avoid paying twice"
+        )
 
 
 class JobFailedError(WanEngineError):

@@ -38,6 +38,7 @@ class PollingHints:
     recommended_interval_s: float | None = None
     typical_duration_s: float | None = None
     min_interval_s: float | None = None
+    duration_spread: float | None = None
     source: str | None = None
 
     def merged_over(self, base: PollingHints) -> PollingHints:
@@ -177,7 +178,9 @@ class ModelSpec:
             self._cache[key] = (
                 None
                 if schema is None
-                else jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+                else jsonschema.Draft202012Validator(
+                    schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
+                )
             )
         return self._cache[key]  # type: ignore[no-any-return]
 
