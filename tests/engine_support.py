@@ -30,12 +30,21 @@ async def sandbox_engine(
     clock = VirtualClock()
     rules = tuple(FaultRule.parse(f) if isinstance(f, str) else f for f in faults)
     sandbox_config = SandboxConfig(
-        duration_s=duration_s, clock=clock.now, api_key=api_key, faults=FaultPlan(rules), **config  # type: ignore[arg-type]
+        duration_s=duration_s,
+        clock=clock.now,
+        wall_clock=lambda: clock.wall().timestamp(),
+        api_key=api_key,
+        faults=FaultPlan(rules),
+        **config,  # type: ignore[arg-type]
     )
     async with Sandbox(registry, sandbox_config) as sandbox:
         engine = Engine(
-            registry, base_urls=sandbox.base_urls(), env={"AIMLAPI_KEY": KEY}, clock=clock,
-            retry=retry or RetryPolicy(), strategy="fixed",
+            registry,
+            base_urls=sandbox.base_urls(),
+            env={"AIMLAPI_KEY": KEY},
+            clock=clock,
+            retry=retry or RetryPolicy(),
+            strategy="fixed",
         )
         async with engine:
             yield engine, sandbox, clock

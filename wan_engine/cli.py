@@ -13,11 +13,14 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from wan_engine.errors import ParameterValidationError, WanEngineError
+from wan_engine.generate_command import generate_command
 from wan_engine.params import build_body, prepare
 from wan_engine.registry import SpecRegistry
+from wan_engine.sandbox.command import sandbox_command
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
@@ -40,7 +43,10 @@ pass_context = click.make_pass_decorator(Context)
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--specs", "spec_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
+    "--specs",
+    "spec_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
     help="An extra folder of spec files (repeatable; WAN_ENGINE_SPEC_PATH works too).",
 )
 @click.pass_context
@@ -57,8 +63,17 @@ def models(obj: Context, as_json: bool) -> None:
     specs = obj.registry.models()
     if as_json:
         for spec in specs:
-            click.echo(json.dumps({"id": spec.id, "title": spec.title, "provider": spec.provider.id,
-                                   "spec_version": spec.spec_version, "file": spec.document.source_file}))
+            click.echo(
+                json.dumps(
+                    {
+                        "id": spec.id,
+                        "title": spec.title,
+                        "provider": spec.provider.id,
+                        "spec_version": spec.spec_version,
+                        "file": spec.document.source_file,
+                    }
+                )
+            )
         return
     table = Table("model", "title", "provider", "spec")
     for spec in specs:
@@ -70,8 +85,14 @@ def _allowed(prop: dict[str, Any]) -> str:
     if "enum" in prop:
         return ", ".join(json.dumps(v) for v in prop["enum"])
     limits = []
-    for key, label in (("minLength", "min length"), ("maxLength", "max length"), ("minItems", "min items"),
-                       ("maxItems", "max items"), ("minimum", "min"), ("maximum", "max")):
+    for key, label in (
+        ("minLength", "min length"),
+        ("maxLength", "max length"),
+        ("minItems", "min items"),
+        ("maxItems", "max items"),
+        ("minimum", "min"),
+        ("maximum", "max"),
+    ):
         if key in prop:
             limits.append(f"{label} {prop[key]}")
     if prop.get("format"):
@@ -104,8 +125,13 @@ def describe(obj: Context, model: str) -> None:
     stdout.print(f"[bold]{spec.id}[/bold]: {spec.title} (provider {spec.provider.id}, spec {spec.spec_version})")
     table = Table("parameter", "type", "required", "default", "allowed / limits")
     for name, prop in schema.get("properties", {}).items():
-        table.add_row(name, _type(prop), "yes" if name in required else "",
-                      json.dumps(prop["default"]) if "default" in prop else "", _allowed(prop))
+        table.add_row(
+            name,
+            _type(prop),
+            "yes" if name in required else "",
+            json.dumps(prop["default"]) if "default" in prop else "",
+            _allowed(prop),
+        )
     stdout.print(table)
     rules = dict.fromkeys(r["description"] for r in schema.get("allOf", []) if r.get("description"))
     for rule in rules:
@@ -132,13 +158,17 @@ def validate(obj: Context, model: str, params_file: str, show_body: bool) -> Non
     try:
         filled = prepare(spec, params)
     except ParameterValidationError as exc:
-        stderr.print(f"[red]{len(exc.violations)} violation(s)[/red] for {model}:")
+        stderr.print(f"[red]{len(exc.violations)} violation(s)[/red] for {escape(model)}:")
         for violation in exc.violations:
             stderr.print(f"  {violation.path}: {violation.message}", markup=False)
         sys.exit(1)
     stdout.print(f"[green]valid[/green] request for {model}")
     if show_body:
         click.echo(json.dumps(build_body(spec, filled), indent=2))
+
+
+cli.add_command(sandbox_command)
+cli.add_command(generate_command)
 
 
 def main() -> None:
@@ -153,7 +183,7 @@ def main() -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except WanEngineError as exc:
-        stderr.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        stderr.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(2)
 
 

@@ -1,0 +1,141 @@
+"""Answers in each provider's own words, built from its spec alone.
+
+Status documents start from the spec's status template and get the id,
+status, video URL and error written at the spec's pointers; errors render the
+spec's error template. No provider is named here: a new provider spec gets a
+faithful sandbox for free.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import email.utils
+import http
+import json
+from typing import Any
+
+from aiohttp import web
+
+from wan_engine import json_pointer
+from wan_engine.sandbox.faults import FaultKind, FaultRule
+from wan_engine.sandbox.jobs import Job
+from wan_engine.sandbox.media import CONTENT_TYPE
+from wan_engine.spec_model import Pointers, ProviderSpec
+from wan_engine.states import JobState
+
+# The provider docs' example run: about 8.7 min cost 120000 credits, $0.06.
+_CREDITS_PER_SECOND = 230
+_USD_PER_CREDIT = 0.06 / 120_000
+
+
+class Dropped(web.Response):
+    """Returned after the connection was cut: nothing reaches the client, the log records no status."""
+
+
+def first_pointer(pointers: Pointers) -> str | None:
+    if pointers is None:
+        return None
+    return pointers if isinstance(pointers, str) else pointers[0]
+
+
+def error_code(status: int) -> str:
+    """A provider-neutral code for a status, e.g. TooManyRequests."""
+    return http.HTTPStatus(status).phrase.title().replace(" ", "").replace("-", "")
+
+
+def _fill(template: Any, values: dict[str, str], status: int) -> Any:
+    if isinstance(template, dict):
+        return {key: _fill(value, values, status) for key, value in template.items()}
+    if isinstance(template, list):
+        return [_fill(value, values, status) for value in template]
+    if template == "{status}":
+        return status
+    if isinstance(template, str):
+        for name, value in values.items():
+            template = template.replace("{" + name + "}", value)
+    return template
+
+
+def error_document(provider: ProviderSpec, status: int, message: str, *, path: str, request_id: str) -> Any:
+    errors = provider.errors
+    code = error_code(status)
+    if errors.template is None:
+        document: dict[str, Any] = {}
+        for pointers, value in ((errors.message, message), (errors.code, code)):
+            pointer = first_pointer(pointers)
+            if pointer:
+                json_pointer.assign(document, pointer, value)
+        return document
+    timestamp = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    values = {
+        "message": message,
+        "code": code,
+        "status": str(status),
+        "path": path,
+        "request_id": request_id,
+        "timestamp": timestamp,
+    }
+    return _fill(errors.template, values, status)
+
+
+def _metadata_value(name: str, job: Job, media_size: int) -> Any:
+    """Invented values for the metadata names the engine knows; None for any other name."""
+    credits = round(job.duration_s * _CREDITS_PER_SECOND)
+    return {
+        "content_type": CONTENT_TYPE,
+        "file_size": media_size,
+        "credits_used": credits,
+        "usd_spent": round(credits * _USD_PER_CREDIT, 6),
+    }.get(name)
+
+
+def status_document(job: Job, state: JobState, media_url: str, media_size: int) -> Any:
+    provider = job.model.provider
+    template = copy.deepcopy(provider.status_template)
+    document: dict[str, Any] = template if isinstance(template, dict) else {}
+    json_pointer.assign(document, provider.id_pointer, job.id)
+    json_pointer.assign(document, provider.status_pointer, provider.canonical_status(state))
+    result = provider.result
+    if state is JobState.SUCCEEDED:
+        url_pointer = first_pointer(result.video_url)
+        if url_pointer:
+            json_pointer.assign(document, url_pointer, media_url)
+        for name, pointer in result.metadata.items():
+            value = _metadata_value(name, job, media_size)
+            if value is not None:
+                json_pointer.assign(document, pointer, value)
+    if state is JobState.FAILED and job.failure is not None:
+        for pointers, text in ((result.error_message, job.failure.message), (result.error_code, job.failure.code)):
+            location = first_pointer(pointers)
+            if location:
+                json_pointer.assign(document, location, text)
+    return document
+
+
+def retry_after(rule: FaultRule, wall_now: float) -> str:
+    if rule.retry_after_date:
+        return email.utils.formatdate(wall_now + rule.retry_after_s, usegmt=True)
+    return str(rule.retry_after_s)
+
+
+def fault_status(rule: FaultRule) -> int | None:
+    """The HTTP status an error fault answers with; None for faults that are not error answers."""
+    if rule.kind is FaultKind.RATE_LIMIT:
+        return 429
+    if rule.kind is FaultKind.SERVER_ERROR:
+        return rule.status
+    return None
+
+
+def truncated_json(document: Any) -> web.Response:
+    """A 200 whose body claims to be JSON and stops halfway, as a broken proxy would send it."""
+    text = json.dumps(document)
+    return web.Response(status=200, text=text[: len(text) // 2], content_type="application/json")
+
+
+def drop(request: web.Request) -> Dropped:
+    """Cut the connection without an answer; the client sees it closed."""
+    if request.transport is not None:
+        request.transport.abort()
+    return Dropped()
