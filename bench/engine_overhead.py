@@ -89,7 +89,8 @@ def start_sandbox(duration: float) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "wan_engine.cli", "sandbox", "--port", str(port), "--duration", str(duration)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -104,9 +105,21 @@ def start_sandbox(duration: float) -> tuple[subprocess.Popen[bytes], str]:
 
 def client(kind: str, base_url: str, jobs: int, interval: float) -> dict[str, Any]:
     done = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--base-url", base_url, "--jobs", str(jobs),
-         "--interval", str(interval)],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            kind,
+            "--base-url",
+            base_url,
+            "--jobs",
+            str(jobs),
+            "--interval",
+            str(interval),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
@@ -123,9 +136,13 @@ def main() -> None:
         runner = run_engine if args.child == "engine" else run_bare
         print(json.dumps(asyncio.run(runner(args.base_url, args.jobs[0], args.interval))))
         return
-    print(f"sandbox job duration {args.duration:g} s, one status read per job every {args.interval:g} s; "
-          f"{os.cpu_count()} cores shared by sandbox and client\n")
-    print(f"{'jobs':>6} {'client':<7} {'reads':>7} {'reads/s':>8} {'KiB/job':>8} {'reads/s ratio':>13} {'mem ratio':>9}")
+    print(
+        f"sandbox job duration {args.duration:g} s, one status read per job every {args.interval:g} s; "
+        f"{os.cpu_count()} cores shared by sandbox and client\n"
+    )
+    print(
+        f"{'jobs':>6} {'client':<7} {'reads':>7} {'reads/s':>8} {'KiB/job':>8} {'reads/s ratio':>13} {'mem ratio':>9}"
+    )
     for jobs in args.jobs:
         rows = {}
         for kind in ("bare", "engine"):
@@ -141,8 +158,10 @@ def main() -> None:
             base = rows["bare"]
             base_rate = base["reads"] / base["elapsed"]
             base_mem = (base["hwm_kib"] - base["rss_before_kib"]) / jobs
-            print(f"{jobs:>6} {kind:<7} {row['reads']:>7} {rate:>8.0f} {per_job:>8.1f} "
-                  f"{rate / base_rate:>13.2f} {per_job / base_mem:>9.2f}")
+            print(
+                f"{jobs:>6} {kind:<7} {row['reads']:>7} {rate:>8.0f} {per_job:>8.1f} "
+                f"{rate / base_rate:>13.2f} {per_job / base_mem:>9.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -47,7 +47,9 @@ class SimulatedProvider(Transport):
         json_pointer.assign(doc, provider.status_pointer, provider.canonical_status(state))
         if state is JobState.SUCCEEDED:
             pointer = provider.result.video_url
-            json_pointer.assign(doc, pointer if isinstance(pointer, str) else pointer[0], "https://example.invalid/v.mp4")
+            json_pointer.assign(
+                doc, pointer if isinstance(pointer, str) else pointer[0], "https://example.invalid/v.mp4"
+            )
         return doc
 
     async def status(self, spec: ModelSpec, job_id: str) -> Response:
@@ -57,7 +59,9 @@ class SimulatedProvider(Transport):
         return Response(200, self.document(spec, job_id, state), {})
 
 
-async def detection(engine: Engine, transport: SimulatedProvider, strategy: PollingStrategy, duration: float) -> tuple[float, int]:
+async def detection(
+    engine: Engine, transport: SimulatedProvider, strategy: PollingStrategy, duration: float
+) -> tuple[float, int]:
     clock = engine.clock
     assert isinstance(clock, VirtualClock)
     job = engine.job(MODEL, f"job-{transport.reads}", submitted_at=clock.now())
@@ -80,7 +84,10 @@ async def main() -> None:
     registry = SpecRegistry.discover()
     started = time.perf_counter()
     print(f"{args.jobs} simulated jobs per row, log-normal durations around {TYPICAL_S:.0f} s (virtual time)\n")
-    header = f"{'spread':>6} {'strategy':<12} {'mean delay s':>12} {'p95 delay s':>11} {'requests/job':>12} {'req ratio':>9} {'delay ratio':>11}"
+    header = (
+        f"{'spread':>6} {'strategy':<12} {'mean delay s':>12} {'p95 delay s':>11} "
+        f"{'requests/job':>12} {'req ratio':>9} {'delay ratio':>11}"
+    )
     for spread in (0.05, 0.10, 0.20):
         rng = random.Random(args.seed)
         durations = [rng.lognormvariate(math.log(TYPICAL_S), spread) for _ in range(args.jobs)]
@@ -89,8 +96,10 @@ async def main() -> None:
             "exponential": ExponentialBackoff(rng=random.Random(args.seed)),
             "adaptive": Adaptive(),
         }
-        print(f"durations: spread (log sd) {spread:.2f}, mean {statistics.mean(durations):.0f} s, "
-              f"sd {statistics.pstdev(durations):.0f} s; adaptive assumes its default spread 0.10")
+        print(
+            f"durations: spread (log sd) {spread:.2f}, mean {statistics.mean(durations):.0f} s, "
+            f"sd {statistics.pstdev(durations):.0f} s; adaptive assumes its default spread 0.10"
+        )
         print(header)
         baseline: tuple[float, float] | None = None
         for name, strategy in strategies.items():
@@ -105,8 +114,10 @@ async def main() -> None:
             mean_delay, mean_requests = statistics.mean(delays), statistics.mean(requests)
             if baseline is None:
                 baseline = (mean_delay, mean_requests)
-            print(f"{spread:>6.2f} {name:<12} {mean_delay:>12.2f} {p95(delays):>11.2f} {mean_requests:>12.2f} "
-                  f"{mean_requests / baseline[1]:>9.3f} {mean_delay / baseline[0]:>11.3f}")
+            print(
+                f"{spread:>6.2f} {name:<12} {mean_delay:>12.2f} {p95(delays):>11.2f} {mean_requests:>12.2f} "
+                f"{mean_requests / baseline[1]:>9.3f} {mean_delay / baseline[0]:>11.3f}"
+            )
         print()
     print(f"(ratios against fixed-15s in the same run; wall time {time.perf_counter() - started:.1f} s)")
 

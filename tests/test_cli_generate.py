@@ -14,7 +14,9 @@ import pytest
 MODEL = "alibaba/wan-2-7-r2v"
 
 
-def wan_engine(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def wan_engine(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     executable = Path(sys.executable).with_name("wan-engine")
     command = [str(executable)] if executable.exists() else [sys.executable, "-m", "wan_engine.cli"]
     base_env = {k: v for k, v in os.environ.items() if k != "AIMLAPI_KEY"}
@@ -27,9 +29,19 @@ def test_help_lists_every_parameter_with_allowed_values_and_defaults() -> None:
     done = wan_engine("generate", MODEL, "--help")
     assert done.returncode == 0, done.stderr
     text = " ".join(done.stdout.split())
-    for option in ("--prompt", "--first-frame-image", "--image-url", "--video-url", "--aspect-ratio", "--resolution",
-                   "--duration", "--enhance-prompt / --no-enhance-prompt", "--negative-prompt", "--seed",
-                   "--watermark / --no-watermark"):
+    for option in (
+        "--prompt",
+        "--first-frame-image",
+        "--image-url",
+        "--video-url",
+        "--aspect-ratio",
+        "--resolution",
+        "--duration",
+        "--enhance-prompt / --no-enhance-prompt",
+        "--negative-prompt",
+        "--seed",
+        "--watermark / --no-watermark",
+    ):
         assert option in text
     assert "[16:9|9:16|1:1|4:3|3:4]" in text and 'default: "16:9"' in text
     assert "[720p|1080p]" in text and 'default: "1080p"' in text
@@ -39,8 +51,21 @@ def test_help_lists_every_parameter_with_allowed_values_and_defaults() -> None:
 
 def test_sandbox_generation_writes_a_playable_mp4_and_its_sidecar(tmp_path: Path) -> None:
     out = tmp_path / "videos"
-    done = wan_engine("generate", MODEL, "--prompt", "a paper boat", "--video-url", "https://example.com/ref.mp4",
-                      "--duration", "5", "--sandbox", "--sandbox-duration", "1", "--out", str(out))
+    done = wan_engine(
+        "generate",
+        MODEL,
+        "--prompt",
+        "a paper boat",
+        "--video-url",
+        "https://example.com/ref.mp4",
+        "--duration",
+        "5",
+        "--sandbox",
+        "--sandbox-duration",
+        "1",
+        "--out",
+        str(out),
+    )
     assert done.returncode == 0, done.stderr
     assert "queued" in done.stdout and "running" in done.stdout and "succeeded" in done.stdout
     videos = list(out.rglob("*.mp4"))
@@ -51,8 +76,12 @@ def test_sandbox_generation_writes_a_playable_mp4_and_its_sidecar(tmp_path: Path
     assert not [p for p in out.rglob("*") if p.name.endswith(".part")]
     ffprobe = shutil.which("ffprobe")
     assert ffprobe, "ffprobe is needed to prove the MP4 plays (.ci/run installs ffmpeg)"
-    probe = subprocess.run([ffprobe, "-v", "error", "-show_entries", "format=format_name,duration", "-of", "json",
-                            str(videos[0])], capture_output=True, text=True, check=True)
+    probe = subprocess.run(
+        [ffprobe, "-v", "error", "-show_entries", "format=format_name,duration", "-of", "json", str(videos[0])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert float(json.loads(probe.stdout)["format"]["duration"]) > 0
 
 
@@ -66,9 +95,16 @@ def test_json_mode_prints_one_object_per_event() -> None:
 
 
 def test_invalid_parameters_are_listed_before_anything_is_sent() -> None:
-    done = wan_engine("generate", MODEL, "--prompt", "x", *sum((["--image-url", f"https://e.com/{i}.png"]
-                                                                for i in range(6)), []),
-                      "--negative-prompt", "n" * 501, "--sandbox")
+    done = wan_engine(
+        "generate",
+        MODEL,
+        "--prompt",
+        "x",
+        *[arg for i in range(6) for arg in ("--image-url", f"https://e.com/{i}.png")],
+        "--negative-prompt",
+        "n" * 501,
+        "--sandbox",
+    )
     assert done.returncode == 1
     assert "$.image_urls" in done.stderr and "$.negative_prompt" in done.stderr
     assert "nothing was sent" in done.stderr

@@ -28,6 +28,14 @@ def _child(path: str, name: str) -> str:
     return f"{path}.{name}" if name.isidentifier() else f"{path}[{json.dumps(name)}]"
 
 
+def _json_path(error: SchemaViolation) -> str:
+    """The instance path, spelled as ``_child`` spells it (jsonschema's json_path writes every key as .key)."""
+    path = "$"
+    for step in error.absolute_path:
+        path = f"{path}[{step}]" if isinstance(step, int) else _child(path, step)
+    return path
+
+
 def _rule(root: dict[str, Any], error: SchemaViolation) -> str | None:
     """The description of the conditional rule (if/then) that produced an error, if any."""
     node: Any = root
@@ -42,17 +50,22 @@ def _rule(root: dict[str, Any], error: SchemaViolation) -> str | None:
     return found
 
 
-def _messages(error: SchemaViolation, root: dict[str, Any]) -> list[Problem]:
-    path, v, got = error.json_path, error.validator, error.instance
-    expected = error.validator_value
+def describe_error(
+    error: SchemaViolation, root: dict[str, Any], unknown: str = "is not a parameter of this model"
+) -> list[Problem]:
+    """Problems a person can act on, each at the path of the field concerned (a missing or unknown key too)."""
+    path, v = _json_path(error), error.validator
+    got: Any = error.instance
+    expected: Any = error.validator_value
+    schema: Any = error.schema
     if v == "required":
         missing = [n for n in expected if isinstance(got, dict) and n not in got]
         return [Problem(_child(path, n), "is required") for n in missing]
     if v == "additionalProperties":
-        known = sorted(error.schema.get("properties", {}))
+        known = sorted(schema.get("properties", {}))
         extra = sorted(set(got) - set(known)) if isinstance(got, dict) else []
         return [
-            Problem(_child(path, n), f"is not a parameter of this model (known: {', '.join(known)})") for n in extra
+            Problem(_child(path, n), f"{unknown} (known: {', '.join(known)})") for n in extra
         ]
     if v == "enum":
         message = f"must be one of {', '.join(_show(x) for x in expected)} (got {_show(got)})"
@@ -88,7 +101,7 @@ def violations(validator: jsonschema.Draft202012Validator, params: Any) -> list[
     root = validator.schema if isinstance(validator.schema, dict) else {}
     found: list[Problem] = []
     for error in validator.iter_errors(params):
-        found.extend(_messages(error, root))
+        found.extend(describe_error(error, root))
     unique = sorted(set(found), key=lambda p: (p.path, p.message))
     return unique
 

@@ -9,6 +9,7 @@ file in any of them is a new model: no code changes.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import attrs
 
 from wan_engine import plugins
 from wan_engine.errors import DuplicateSpecError, Problem, SpecError, UnknownModelError, WanEngineError
-from wan_engine.spec_checks import model_problems
+from wan_engine.spec_checks import model_problems, template_problems
 from wan_engine.spec_files import bundled_specs_dir, load_file
 from wan_engine.spec_model import ModelDocument, ModelSpec, ProviderSpec
 
@@ -42,9 +43,20 @@ def spec_files(folder: Path) -> Iterator[Path]:
 def _entry_point_folders() -> list[Path]:
     folders: list[Path] = []
     for plugin in plugins.load("specs").loaded.values():
-        value: Any = plugin.obj() if callable(plugin.obj) else plugin.obj
-        for item in [value] if isinstance(value, (str, os.PathLike)) else value:
-            folders.append(Path(item))
+        try:
+            value: Any = plugin.obj() if callable(plugin.obj) else plugin.obj
+            items = [value] if isinstance(value, (str, os.PathLike)) else list(value)
+            if not all(isinstance(item, (str, os.PathLike)) for item in items):
+                raise TypeError(f"expected a folder or a list of folders, got {value!r}")
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take discovery down
+            warnings.warn(
+                f"spec plugin {plugin.name!r} ({plugin.value}, from {plugin.distribution}) gave no folder: "
+                f"{type(exc).__name__}: {exc}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            continue
+        folders.extend(Path(item) for item in items)
     return folders
 
 
@@ -83,6 +95,8 @@ class SpecRegistry:
             except SpecError as exc:
                 errors.append(exc)
                 continue
+            if isinstance(loaded, ProviderSpec) and (malformed := template_problems(loaded.submit.body)):
+                errors.append(SpecError(str(path), malformed))
             table: dict[str, Any] = providers if isinstance(loaded, ProviderSpec) else documents
             if loaded.id in table:
                 errors.append(DuplicateSpecError(loaded.kind, loaded.id, table[loaded.id].source_file, str(path)))
@@ -93,7 +107,15 @@ class SpecRegistry:
             provider = providers.get(doc.provider)
             if provider is None:
                 errors.append(
-                    SpecError(doc.source_file, [Problem("$.provider", f"no provider {doc.provider!r}; known: {', '.join(sorted(providers)) or 'none'}")])
+                    SpecError(
+                        doc.source_file,
+                        [
+                            Problem(
+                                "$.provider",
+                                f"no provider {doc.provider!r}; known: {', '.join(sorted(providers)) or 'none'}",
+                            )
+                        ],
+                    )
                 )
                 continue
             spec = ModelSpec(doc, provider)

@@ -2,28 +2,101 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import referencing.exceptions
+from jsonschema_specifications import REGISTRY as METASCHEMAS
+from referencing.jsonschema import DRAFT202012
+
 from wan_engine.errors import Problem
 from wan_engine.params import violations, with_defaults
-from wan_engine.request_body import placed_parameters, template_variables
+from wan_engine.request_body import PARAM, SPREAD, VAR, placed_parameters, template_variables
 from wan_engine.spec_model import ModelSpec
 
 KNOWN_VARIABLES = {"model"}
+# Keywords whose values are data, not subschemas: a "$ref" inside them is not a reference.
+_DATA_KEYWORDS = {"enum", "const", "default", "examples"}
+
+
+def template_problems(template: Any, path: str = "$.submit.body") -> list[Problem]:
+    """A body template's markers are well formed: {"$param": NAME}, {"$var": NAME}, "$params": "*"."""
+    problems: list[Problem] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            for marker in (PARAM, VAR):
+                if marker in node and set(node) != {marker}:
+                    problems.append(Problem(where, f"an object holding {marker!r} must hold nothing else"))
+                elif marker in node and not isinstance(node[marker], str):
+                    problems.append(Problem(f"{where}.{marker}", f"must be a name (a string), got {node[marker]!r}"))
+            if SPREAD in node and node[SPREAD] != "*":
+                problems.append(Problem(f"{where}.{SPREAD}", f'must be "*", got {node[SPREAD]!r}'))
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{where}[{index}]")
+
+    walk(template, path)
+    return problems
+
+
+def ref_problems(schema: Any, path: str = "$.parameters") -> list[Problem]:
+    """Every $ref in a parameter schema resolves (offline: only local and metaschema references)."""
+    if not isinstance(schema, dict):
+        return []
+    resolver = METASCHEMAS.resolver_with_root(DRAFT202012.create_resource(schema))
+    problems: list[Problem] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            if where != path and "$id" in node:
+                return  # a new base URI: references below it are relative to that, not checked here
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                try:
+                    resolver.lookup(ref)
+                except referencing.exceptions.Unresolvable as exc:
+                    problems.append(Problem(f"{where}.$ref", f"cannot be resolved: {exc}"))
+            for key, value in node.items():
+                if key not in _DATA_KEYWORDS:
+                    walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(value, f"{where}[{index}]")
+
+    walk(schema, path)
+    return problems
 
 
 def model_problems(spec: ModelSpec) -> list[Problem]:
-    problems: list[Problem] = []
+    problems = ref_problems(spec.parameters)
+    if problems:
+        return problems  # the examples cannot be checked against a schema that does not resolve
     names = set(spec.parameters.get("properties", {}))
     body = spec.submit_endpoint.body
-    body_path = "$.submit.body" if spec.document.submit.body is not None else f"{spec.provider.source_file}: $.submit.body"
+    own_body = spec.document.submit.body is not None
+    body_path = "$.submit.body" if own_body else f"{spec.provider.source_file}: $.submit.body"
+    malformed = template_problems(body)
+    if malformed:
+        # The provider's own template is reported once, against the provider file, by the registry.
+        problems.extend(malformed if own_body else [])
+        body = None
     for missing in sorted(placed_parameters(body) - names):
         problems.append(Problem(body_path, f"places parameter {missing!r}, which $.parameters does not define"))
     for unknown in sorted(template_variables(body) - KNOWN_VARIABLES):
-        problems.append(Problem(body_path, f"uses unknown variable {unknown!r} (known: {', '.join(sorted(KNOWN_VARIABLES))})"))
+        problems.append(
+            Problem(body_path, f"uses unknown variable {unknown!r} (known: {', '.join(sorted(KNOWN_VARIABLES))})")
+        )
     for index, example in enumerate(spec.document.examples):
         found = violations(spec.validator, with_defaults(spec.parameters, example.params))
         where = f"$.examples[{index}].params"
         if example.valid and found:
-            problems.extend(Problem(where + p.path[1:], f"example {example.name!r} is marked valid but {p.message}") for p in found)
+            problems.extend(
+                Problem(where + p.path[1:], f"example {example.name!r} is marked valid but {p.message}") for p in found
+            )
         if not example.valid and not found:
-            problems.append(Problem(where, f"example {example.name!r} is marked invalid but the parameter schema accepts it"))
+            problems.append(
+                Problem(where, f"example {example.name!r} is marked invalid but the parameter schema accepts it")
+            )
     return problems

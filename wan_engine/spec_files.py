@@ -17,6 +17,7 @@ import jsonschema
 from jsonschema.exceptions import ValidationError as SchemaViolation
 
 from wan_engine.errors import Problem, SpecError
+from wan_engine.params import describe_error
 from wan_engine.spec_model import ModelDocument, Pointers, ProviderSpec
 
 FORMAT_VERSION = 1
@@ -49,9 +50,10 @@ def _leaf_errors(error: SchemaViolation) -> list[SchemaViolation]:
 
 def schema_problems(validator: jsonschema.protocols.Validator, document: Any) -> list[Problem]:
     problems: list[Problem] = []
+    root = validator.schema if isinstance(validator.schema, dict) else {}
     for error in validator.iter_errors(document):
         for leaf in _leaf_errors(error):
-            problems.append(Problem(leaf.json_path, leaf.message))
+            problems.extend(describe_error(leaf, root, unknown="is not a field of the spec format here"))
     return sorted(set(problems), key=lambda p: (p.path, p.message))
 
 
@@ -68,7 +70,9 @@ def read_document(path: Path) -> dict[str, Any]:
     try:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SpecError(str(path), [Problem("$", f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")]) from None
+        raise SpecError(
+            str(path), [Problem("$", f"not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")]
+        ) from None
     if not isinstance(document, dict):
         raise SpecError(str(path), [Problem("$", "a spec is a JSON object")])
     problems = schema_problems(meta_validator(), document)

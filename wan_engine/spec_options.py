@@ -34,7 +34,7 @@ def _describe(schema: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-class _JsonValue(click.ParamType):
+class _JsonValue(click.ParamType[Any, Any]):
     name = "JSON"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
@@ -58,7 +58,7 @@ class _Choice(click.Choice):  # type: ignore[type-arg]
         return self.values[self.choices.index(text)]
 
 
-def _scalar_type(schema: dict[str, Any]) -> click.ParamType:
+def _scalar_type(schema: dict[str, Any]) -> click.ParamType[Any, Any]:
     if "enum" in schema:
         return _Choice(list(schema["enum"]))
     kind = schema.get("type")
