@@ -10,8 +10,8 @@ import sys
 import textwrap
 
 import pytest
-
 from engine_support import KEY, MODEL, VIDEO_PARAMS, sandbox_engine
+
 from wan_engine.engine import Engine
 from wan_engine.errors import (
     AuthenticationError,
@@ -20,7 +20,7 @@ from wan_engine.errors import (
     JobFailedError,
     ParameterValidationError,
 )
-from wan_engine.events import Completed, Failed, Progress, StatusChanged, Submitted
+from wan_engine.events import Completed, Progress, StatusChanged, Submitted
 from wan_engine.registry import SpecRegistry
 from wan_engine.sandbox import SandboxConfig, running_in_thread
 from wan_engine.states import JobState

@@ -6,8 +6,8 @@ import socket
 from datetime import timedelta
 
 import pytest
-
 from engine_support import KEY, MODEL, VIDEO_PARAMS, sandbox_engine
+
 from wan_engine.clock import VirtualClock
 from wan_engine.engine import Engine
 from wan_engine.errors import (
@@ -177,3 +177,32 @@ def test_retry_after_parsing() -> None:
     assert parse_retry_after(date, now) == 90
     assert parse_retry_after("yesterday", now) is None
     assert parse_retry_after(None, now) is None
+
+
+async def test_a_connect_timeout_is_a_submit_that_never_left_and_is_retried(registry: SpecRegistry) -> None:
+    from wan_engine.transport import Timeouts
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)  # never accepted: once the backlog is full, new connections cannot complete
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        try:
+            clock = VirtualClock()
+            engine = Engine(
+                registry, base_urls={"aimlapi": f"http://127.0.0.1:{port}"}, env={"AIMLAPI_KEY": KEY}, clock=clock,
+                retry=RetryPolicy(submit_attempts=2), timeouts=Timeouts(connect_s=0.2, read_s=1),
+            )
+            async with engine:
+                with pytest.raises(NetworkError, match="connect timeout") as caught:
+                    await engine.submit(MODEL, VIDEO_PARAMS)
+            assert not isinstance(caught.value, SubmitOutcomeUnknownError)
+            assert engine.transport.requests_sent == 2
+        finally:
+            for filler in fillers:
+                filler.close()

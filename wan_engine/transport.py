@@ -184,10 +184,12 @@ class Transport:
             attempt += 1
             try:
                 response = await self._exchange(provider, endpoint, None, body)
-            except aiohttp.ClientConnectorError as exc:
-                # Refused or unresolvable before a byte was sent: no job can exist.
+            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+                # Refused, unresolvable, or no connection within the connect timeout: the request
+                # never left, so no job can exist and sending it again cannot pay twice.
                 if attempt >= self.retry.submit_attempts:
-                    raise NetworkError(f"cannot connect to {provider.title}: {exc.os_error}") from None
+                    reason = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else "connect timeout"
+                    raise NetworkError(f"cannot connect to {provider.title}: {reason}") from None
                 await self.clock.sleep(self._backoff(attempt, None))
                 continue
             except (aiohttp.ClientError, TimeoutError) as exc:
