@@ -18,6 +18,7 @@ from rich.table import Table
 
 from wan_engine.errors import ParameterValidationError, WanEngineError
 from wan_engine.generate_command import generate_command
+from wan_engine.plugins_command import plugins as plugins_command
 from wan_engine.params import build_body, prepare
 from wan_engine.registry import SpecRegistry
 from wan_engine.sandbox.command import sandbox_command
@@ -169,6 +170,7 @@ def validate(obj: Context, model: str, params_file: str, show_body: bool) -> Non
 
 cli.add_command(sandbox_command)
 cli.add_command(generate_command)
+cli.add_command(plugins_command)
 
 
 def main() -> None:

@@ -1,0 +1,231 @@
+"""Delivery benchmark: throughput and peak memory of delivering one large result, against a ceiling.
+
+    python bench/delivery.py [--size-mib 1024] [--cases curl,aiohttp,file,s3,file+s3]
+
+The sandbox (in this process, on a thread) serves a generated result of the
+given size; SeaweedFS (started here, every port free, 127.0.0.1 only) stands
+in for S3. Each case runs in its own child process, so its peak memory is
+that child's own RSS high-water mark (VmHWM from /proc), untouched by the others:
+
+* ``curl``    – ``curl -o`` to disk (if curl is installed): the ceiling;
+* ``aiohttp`` – a bare aiohttp download to the same disk, 1 MiB chunks: the
+  ceiling for Python doing nothing but writing;
+* ``file``    – ``deliver()`` to the file sink (hash, fsync, atomic rename, sidecar);
+* ``s3``      – ``deliver()`` to the S3 sink (multipart, 8 MiB parts);
+* ``file+s3`` – both at once through the tee.
+
+Throughput ratios are against the fastest ceiling measured in the same run.
+Every delivered copy's SHA-256 is checked against the sandbox's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+MiB = 1024 * 1024
+MODEL = "alibaba/wan-2-7-r2v"
+CASES = ("curl", "aiohttp", "file", "s3", "file+s3")
+
+
+# -- the child side: one case, then report as JSON on stdout --------------------------------
+
+
+async def bare_aiohttp(url: str, folder: Path) -> dict[str, Any]:
+    import aiohttp
+
+    digest = hashlib.sha256()
+    size = 0
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        response.raise_for_status()
+        with (folder / "bare.mp4").open("wb") as out:
+            async for chunk in response.content.iter_chunked(MiB):
+                digest.update(chunk)  # the same hashing work delivery does, for a fair ceiling
+                out.write(chunk)
+                size += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+    return {"size": size, "sha256": digest.hexdigest()}
+
+
+async def delivery(url: str, folder: Path, sinks_wanted: list[str], s3_options: dict[str, Any]) -> dict[str, Any]:
+    import aiohttp
+
+    from wan_engine.clock import SystemClock
+    from wan_engine.delivery import deliver
+    from wan_engine.result import Result, Timings
+    from wan_engine.sinks import Sink, sink_from_name
+
+    result = Result(f"bench-{uuid.uuid4().hex[:8]}", MODEL, "1", [url], {}, Timings(None, 0.0, 0.0, 0), None)
+    sinks: list[Sink] = []
+    if "file" in sinks_wanted:
+        sinks.append(sink_from_name("file", root=folder))
+    if "s3" in sinks_wanted:
+        sinks.append(sink_from_name("s3", **s3_options, prefix=f"bench-{uuid.uuid4().hex[:8]}"))
+    async with aiohttp.ClientSession() as session:
+        report = await deliver(result, sinks, session=session, clock=SystemClock())
+    if not report.ok:
+        raise SystemExit(f"delivery failed: {report.failures}")
+    return {"size": report.size, "sha256": report.sha256, "locations": report.locations}
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(4 * MiB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def peak_rss_kib(pid: int | str = "self", field: str = "VmHWM") -> int:
+    """VmHWM: the RSS high-water mark of one process's own memory (exec starts it afresh)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def child(case: str, url: str, folder: Path, s3_options: dict[str, Any]) -> None:
+    # Imports are paid before the clock starts, in every case alike.
+    import aiohttp  # noqa: F401
+    import wan_engine_s3.sink  # noqa: F401
+
+    import wan_engine.delivery  # noqa: F401
+
+    baseline = peak_rss_kib(field="VmRSS")  # the interpreter and its imports, before any byte moves
+    started = time.perf_counter()
+    if case == "aiohttp":
+        outcome = asyncio.run(bare_aiohttp(url, folder))
+    else:
+        outcome = asyncio.run(delivery(url, folder, case.split("+"), s3_options))
+    seconds = time.perf_counter() - started
+    print(json.dumps({**outcome, "seconds": seconds, "rss_kib": peak_rss_kib(), "baseline_kib": baseline}))
+
+
+# -- the parent side: sandbox, SeaweedFS, one child per case --------------------------------
+
+
+def run_child(args: list[str]) -> tuple[str, float, int]:
+    """Run a child; returns its stdout, wall seconds and peak RSS in KiB.
+
+    The peak is the child's VmHWM, polled while it runs. (``wait4``'s
+    ru_maxrss would be wrong here: Linux carries the forking parent's RSS,
+    sandbox included, into the child's high-water mark across exec.)
+    """
+    started = time.perf_counter()
+    peak = 0
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(args, stdout=out)
+        while process.poll() is None:
+            peak = max(peak, peak_rss_kib(process.pid))
+            time.sleep(0.01)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        text = out.read().decode()
+    if process.returncode != 0:
+        raise SystemExit(f"{args[:4]} exited with {process.returncode}")
+    return text, seconds, peak
+
+
+def finished_result_url(base_url: str, registry: Any) -> tuple[str, str]:
+    from wan_engine.engine import Engine
+    from wan_engine.strategies import FixedInterval
+
+    async def go() -> tuple[str, str]:
+        async with Engine(registry, base_urls={"aimlapi": base_url}, env={"AIMLAPI_KEY": "bench"}) as engine:
+            job = await engine.submit(MODEL, prompt="benchmark", video_urls=["https://example.com/a.mp4"])
+            result = await job.wait(strategy=FixedInterval(0.05))
+            return job.id, result.video_url
+
+    return asyncio.run(go())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--cases", default=",".join(CASES), help=f"comma-separated among {', '.join(CASES)}")
+    parser.add_argument("--dir", help="where files are written (default: a temporary folder)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--s3-options", default="{}", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.url, Path(args.dir), json.loads(args.s3_options))
+        return
+
+    from wan_engine_s3.seaweed import SeaweedFS
+
+    from wan_engine.registry import SpecRegistry
+    from wan_engine.sandbox import SandboxConfig, running_in_thread
+
+    cases = [c for c in args.cases.split(",") if c]
+    if "curl" in cases and shutil.which("curl") is None:
+        print("curl is not installed: skipping the curl ceiling")
+        cases.remove("curl")
+    size = args.size_mib * MiB
+    work = Path(args.dir or tempfile.mkdtemp(prefix="wan-engine-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    registry = SpecRegistry.discover()
+    config = SandboxConfig(duration_s=0.0, media_size=size)
+    needs_s3 = any("s3" in case for case in cases)
+    seaweed = SeaweedFS(buckets=("bench",)).start() if needs_s3 else None
+    rows: list[dict[str, Any]] = []
+    try:
+        with running_in_thread(registry, config) as sandbox:
+            job_id, url = finished_result_url(sandbox.base_url("aimlapi"), registry)
+            expected = sandbox.media_sha256(job_id)
+            s3_options = seaweed.options() if seaweed else {}
+            for case in cases:
+                folder = work / case.replace("+", "-")
+                folder.mkdir()
+                if case == "curl":
+                    target = folder / "curl.mp4"
+                    _out, seconds, rss = run_child(["curl", "-sS", "-f", "-o", str(target), url])
+                    outcome = {"size": target.stat().st_size, "sha256": _sha256_file(target), "seconds": seconds}
+                else:
+                    command = [sys.executable, __file__, "--child", case, "--url", url, "--dir", str(folder),
+                               "--s3-options", json.dumps(s3_options)]  # fmt: skip
+                    text, _wall, rss = run_child(command)
+                    outcome = json.loads(text.strip().splitlines()[-1])
+                    rss = max(rss, outcome["rss_kib"])  # exact, read by the child itself at the end
+                if outcome["sha256"] != expected or outcome["size"] != size:
+                    raise SystemExit(f"{case}: wrong bytes ({outcome['size']} bytes, {outcome['sha256']})")
+                file_copy = outcome.get("locations", {}).get("file")
+                if file_copy is not None and _sha256_file(Path(file_copy)) != expected:
+                    raise SystemExit(f"{case}: the file written differs from the served video")
+                baseline = outcome.get("baseline_kib")
+                rows.append({"case": case, "seconds": outcome["seconds"], "rss_kib": rss, "baseline_kib": baseline})
+                shutil.rmtree(folder, ignore_errors=True)
+    finally:
+        if seaweed is not None:
+            seaweed.stop()
+        if not args.dir:
+            shutil.rmtree(work, ignore_errors=True)
+
+    ceilings = [r for r in rows if r["case"] in ("curl", "aiohttp")]
+    best = min((r["seconds"] for r in ceilings), default=None)
+    print(f"\ndelivering {args.size_mib} MiB from the sandbox ({os.cpu_count()} CPUs)\n")
+    print(f"{'case':<10} {'MiB/s':>8} {'vs ceiling':>11} {'peak RSS MiB':>13} {'after imports':>14}")
+    for row in rows:
+        rate = args.size_mib / row["seconds"]
+        ratio = f"{best / row['seconds']:.2f}" if best else "-"
+        baseline = f"{row['baseline_kib'] / 1024:.1f}" if row["baseline_kib"] else "-"
+        print(f"{row['case']:<10} {rate:>8.0f} {ratio:>11} {row['rss_kib'] / 1024:>13.1f} {baseline:>14}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The S3 sink (plugin wan-engine-s3) against a real SeaweedFS: multipart, metadata, no partial object."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+import pytest
+from seaweed import BUCKET, keys_under, pending_uploads_under, s3_client, seaweed, unique_prefix
+from wan_engine_s3 import S3Sink
+from wan_engine_s3.seaweed import SeaweedFS
+
+from wan_engine.clock import VirtualClock
+from wan_engine.sinks import DeliverySummary, Provenance, SinkContext, SinkError, sink_from_name
+
+__all__ = ["s3_client", "seaweed"]  # fixtures, imported to be found by pytest
+
+MiB = 1024 * 1024
+PROVENANCE = Provenance("job-s3", "alibaba/wan-2-7-r2v", "1", "https://cdn.example/v.mp4?sig=secret", datetime(
+    2026, 5, 6, tzinfo=UTC))
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def make_sink(seaweed: SeaweedFS, prefix: str, **options: Any) -> S3Sink:
+    sink = sink_from_name("s3", **seaweed.options(), prefix=prefix, part_size=5 * MiB, **options)
+    assert isinstance(sink, S3Sink)
+    return sink
+
+
+async def upload(sink: S3Sink, http: aiohttp.ClientSession, data: bytes, chunk: int = MiB) -> str:
+    ctx = SinkContext(PROVENANCE, "mp4", "video/mp4", len(data), VirtualClock(), http)
+    writer = await sink.open(ctx)
+    for start in range(0, len(data), chunk):
+        await writer.write(data[start : start + chunk])
+    digest = hashlib.sha256(data).hexdigest()
+    return await writer.commit(DeliverySummary(PROVENANCE, len(data), digest, "video/mp4"))
+
+
+async def object_bytes(client: Any, key: str) -> tuple[bytes, dict[str, Any]]:
+    answer = await client.get_object(Bucket=BUCKET, Key=key)
+    async with answer["Body"] as body:
+        return await body.read(), answer
+
+
+@pytest.mark.parametrize("size", [12 * MiB + 3, 300_000], ids=["multipart", "single-put"])
+async def test_uploads_with_provenance_metadata(
+    seaweed: SeaweedFS, s3_client: Any, http: aiohttp.ClientSession, size: int
+) -> None:
+    prefix = unique_prefix()
+    data = os.urandom(size)
+    location = await upload(make_sink(seaweed, prefix), http, data)
+    key = f"{prefix}/alibaba_wan-2-7-r2v/2026-05-06/job-s3.mp4"
+    assert location == f"s3://{BUCKET}/{key}"
+    stored, answer = await object_bytes(s3_client, key)
+    assert hashlib.sha256(stored).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert answer["ContentType"] == "video/mp4"
+    assert answer["Metadata"] == {
+        "job-id": "job-s3",
+        "model": "alibaba/wan-2-7-r2v",
+        "spec-version": "1",
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "source-url": "https://cdn.example/v.mp4",
+        "delivered-at": "2026-05-06T00:00:00+00:00",
+    }
+    assert await pending_uploads_under(s3_client, prefix) == []
+
+
+async def test_an_abort_mid_stream_leaves_no_object_and_no_pending_upload(
+    seaweed: SeaweedFS, s3_client: Any, http: aiohttp.ClientSession
+) -> None:
+    prefix = unique_prefix()
+    sink = make_sink(seaweed, prefix)
+    writer = await sink.open(SinkContext(PROVENANCE, "mp4", "video/mp4", None, VirtualClock(), http))
+    await writer.write(os.urandom(11 * MiB))  # two parts uploaded, one part's worth buffered
+    assert len(await pending_uploads_under(s3_client, prefix)) == 1
+    await writer.abort()
+    assert await pending_uploads_under(s3_client, prefix) == []
+    assert await keys_under(s3_client, prefix) == []
+
+
+async def test_abort_after_commit_deletes_the_object(
+    seaweed: SeaweedFS, s3_client: Any, http: aiohttp.ClientSession
+) -> None:
+    prefix = unique_prefix()
+    sink = make_sink(seaweed, prefix)
+    writer = await sink.open(SinkContext(PROVENANCE, "mp4", "video/mp4", None, VirtualClock(), http))
+    await writer.write(os.urandom(6 * MiB))
+    await writer.commit(DeliverySummary(PROVENANCE, 6 * MiB, "0" * 64, "video/mp4"))
+    assert len(await keys_under(s3_client, prefix)) == 1
+    await writer.abort()
+    assert await keys_under(s3_client, prefix) == []
+
+
+async def test_a_missing_bucket_fails_before_any_byte(seaweed: SeaweedFS, http: aiohttp.ClientSession) -> None:
+    options = {**seaweed.options(), "bucket": "no-such-bucket-here"}
+    sink = sink_from_name("s3", **options)
+    with pytest.raises(SinkError, match="no-such-bucket-here"):
+        await sink.open(SinkContext(PROVENANCE, "mp4", "video/mp4", None, VirtualClock(), http))  # type: ignore[union-attr]
+
+
+async def test_an_existing_key_is_not_overwritten_without_overwrite(
+    seaweed: SeaweedFS, s3_client: Any, http: aiohttp.ClientSession
+) -> None:
+    prefix = unique_prefix()
+    await upload(make_sink(seaweed, prefix), http, b"first")
+    with pytest.raises(SinkError, match="exists"):
+        await upload(make_sink(seaweed, prefix), http, b"second")
+    await upload(make_sink(seaweed, prefix, overwrite=True), http, b"third")
+    [key] = await keys_under(s3_client, prefix)
+    assert (await object_bytes(s3_client, key))[0] == b"third"
+
+
+async def test_credentials_come_from_the_standard_environment(
+    seaweed: SeaweedFS, s3_client: Any, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", seaweed.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", seaweed.secret_key)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", seaweed.endpoint_url)
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    prefix = unique_prefix()
+    sink = sink_from_name("s3", bucket=BUCKET, prefix=prefix)
+    assert seaweed.secret_key not in repr(sink)
+    await upload(sink, http, b"from the environment")  # type: ignore[arg-type]
+    assert len(await keys_under(s3_client, prefix)) == 1
+
+
+def test_parts_below_the_s3_minimum_are_refused() -> None:
+    with pytest.raises(ValueError, match="5 MiB"):
+        S3Sink(bucket="b", part_size=MiB)

@@ -1,0 +1,179 @@
+"""The webhook sink against a real receiver that verifies Standard Webhooks signatures."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aiohttp
+import attrs
+import pytest
+from aiohttp import web
+from standardwebhooks import Webhook
+from standardwebhooks.exceptions import WebhookVerificationError
+
+from wan_engine.clock import SystemClock, VirtualClock
+from wan_engine.sinks import DeliverySummary, Provenance, SinkContext, sink_from_name
+from wan_engine.sinks.webhook_sink import SecretStr, WebhookFailedError, WebhookSink
+
+SECRET = "whsec_" + base64.b64encode(b"a-very-secret-signing-key-123456").decode()
+RAW_SECRET = SECRET.removeprefix("whsec_")
+
+
+@attrs.define
+class Receiver:
+    """Verifies each POST like a real consumer would; answers from a script of statuses first."""
+
+    secret: str = SECRET
+    script: list[int] = attrs.field(factory=list)
+    delay_s: float = 0.0
+    verified: list[dict[str, Any]] = attrs.field(factory=list)
+    rejected: list[str] = attrs.field(factory=list)
+    raw: list[tuple[bytes, dict[str, str]]] = attrs.field(factory=list)
+    url: str = ""
+
+    async def handle(self, request: web.Request) -> web.Response:
+        import asyncio
+
+        body = await request.read()
+        headers = dict(request.headers)
+        self.raw.append((body, headers))
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.script:
+            return web.Response(status=self.script.pop(0))
+        try:
+            event = Webhook(self.secret).verify(body, headers)
+        except WebhookVerificationError as exc:
+            self.rejected.append(str(exc))
+            return web.Response(status=400, text=str(exc))
+        self.verified.append({"event": event, "id": headers["webhook-id"]})
+        return web.Response(status=204)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rx = Receiver()
+    app = web.Application()
+    app.router.add_post("/hooks", rx.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    rx.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hooks"  # type: ignore[union-attr]
+    yield rx
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def summary() -> DeliverySummary:
+    prov = Provenance("job-9", "alibaba/wan-2-7-r2v", "1", "https://cdn.example/v.mp4?sig=x", datetime.now(UTC))
+    return DeliverySummary(prov, 1234, "ab" * 32, "video/mp4", {"file": "/videos/job-9.mp4", "s3": "s3://b/k.mp4"})
+
+
+def ctx(http: aiohttp.ClientSession, clock: Any = None) -> SinkContext:
+    return SinkContext(summary().provenance, "mp4", "video/mp4", 1234, clock or SystemClock(), http)
+
+
+class RealWallVirtualClock(VirtualClock):
+    """Sleeps cost nothing, but signatures carry today's time so the receiver accepts them."""
+
+    def __init__(self, wall_offset: timedelta = timedelta()) -> None:
+        super().__init__(wall_start=datetime.now(UTC) + wall_offset)
+
+
+async def test_a_signed_event_is_verified_by_the_receiver(receiver: Receiver, http: aiohttp.ClientSession) -> None:
+    sink = sink_from_name("webhook", url=receiver.url, secret=SECRET)
+    assert isinstance(sink, WebhookSink)
+    receipt = await sink.notify(summary(), ctx(http))
+    assert receipt.startswith(receiver.url) and "204" in receipt
+    [got] = receiver.verified
+    assert got["id"].startswith("msg_")
+    assert got["event"]["type"] == "video.delivered"
+    data = got["event"]["data"]
+    assert data["job_id"] == "job-9" and data["model"] == "alibaba/wan-2-7-r2v"
+    assert data["sha256"] == "ab" * 32 and data["size"] == 1234
+    assert data["locations"] == {"file": "/videos/job-9.mp4", "s3": "s3://b/k.mp4"}
+    assert data["source_url"] == "https://cdn.example/v.mp4"
+
+
+async def test_the_receiver_rejects_a_tampered_body(receiver: Receiver, http: aiohttp.ClientSession) -> None:
+    await WebhookSink(receiver.url, SECRET).notify(summary(), ctx(http))
+    body, headers = receiver.raw[0]
+    tampered = body.replace(b'"size":1234', b'"size":9999')
+    assert tampered != body
+    forwarded = {k: v for k, v in headers.items() if k.lower().startswith("webhook-")}
+    async with http.post(receiver.url, data=tampered, headers=forwarded) as response:
+        assert response.status == 400
+    assert receiver.rejected == ["No matching signature found"]
+
+
+async def test_a_stale_timestamp_is_rejected_and_reported(receiver: Receiver, http: aiohttp.ClientSession) -> None:
+    clock = RealWallVirtualClock(wall_offset=timedelta(minutes=-10))
+    sink = WebhookSink(receiver.url, SECRET, attempts=3, rng=random.Random(1))
+    with pytest.raises(WebhookFailedError, match="answered 400") as caught:
+        await sink.notify(summary(), ctx(http, clock))
+    assert receiver.rejected == ["Message timestamp too old"]
+    assert clock.sleeps == [], "a 400 is final: no retry"
+    assert caught.value.sink == "webhook"
+
+
+async def test_retries_with_jittered_backoff_on_the_injected_clock(
+    receiver: Receiver, http: aiohttp.ClientSession
+) -> None:
+    receiver.script = [503, 500, 429]
+    clock = RealWallVirtualClock()
+    sink = WebhookSink(receiver.url, SECRET, attempts=5, base_delay_s=1.0, rng=random.Random(7))
+    receipt = await sink.notify(summary(), ctx(http, clock))
+    assert "attempt 4" in receipt
+    assert len(receiver.verified) == 1
+    assert len({headers["webhook-id"] for _, headers in receiver.raw}) == 1, "one id across retries (dedup)"
+    for attempt, slept in enumerate(clock.sleeps, start=1):
+        ceiling = 1.0 * 2 ** (attempt - 1)
+        assert ceiling / 2 <= slept <= ceiling
+    assert len(set(clock.sleeps)) == 3
+
+
+async def test_a_timeout_counts_as_a_failed_attempt(receiver: Receiver, http: aiohttp.ClientSession) -> None:
+    receiver.delay_s = 0.5
+    clock = RealWallVirtualClock()
+    sink = WebhookSink(receiver.url, SECRET, attempts=2, timeout_s=0.1)
+    with pytest.raises(WebhookFailedError, match="timed out"):
+        await sink.notify(summary(), ctx(http, clock))
+    assert len(clock.sleeps) == 1
+
+
+async def test_the_secret_never_shows(
+    receiver: Receiver, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    receiver.script = [500, 500]
+    sink = WebhookSink(receiver.url, SECRET, attempts=2, rng=random.Random(3))
+    with pytest.raises(WebhookFailedError) as caught:
+        await sink.notify(summary(), ctx(http, RealWallVirtualClock()))
+    texts = [repr(sink), str(sink), repr(sink.secret), str(sink.secret), str(caught.value), repr(caught.value)]
+    texts += [record.getMessage() for record in caplog.records]
+    texts += [json.dumps(headers) + body.decode() for body, headers in receiver.raw]
+    for text in texts:
+        assert SECRET not in text and RAW_SECRET not in text
+    assert any("webhook" in record.getMessage() for record in caplog.records), "the retries were logged"
+
+
+def test_a_bad_secret_is_refused_without_quoting_it() -> None:
+    for bad in ("whsec_", "whsec_Qx7Zk"):
+        with pytest.raises(ValueError, match="not a Standard Webhooks secret") as caught:
+            WebhookSink("http://127.0.0.1:9/hooks", bad)
+        assert "Qx7Zk" not in str(caught.value)
+    with pytest.raises(ValueError, match="http"):
+        WebhookSink("file:///etc/hooks", SECRET)
+    assert SecretStr(SECRET) == SecretStr(SecretStr(SECRET))

@@ -1,0 +1,27 @@
+"""Destinations for result videos; built-ins registered as ``wan_engine.sinks`` entry points like any plugin."""
+
+from wan_engine.sinks.base import (
+    DataSink,
+    DeliverySummary,
+    NotifySink,
+    Provenance,
+    Sink,
+    SinkContext,
+    SinkError,
+    SinkWriter,
+    scrub_url,
+    sink_from_name,
+)
+
+__all__ = [
+    "DataSink",
+    "DeliverySummary",
+    "NotifySink",
+    "Provenance",
+    "Sink",
+    "SinkContext",
+    "SinkError",
+    "SinkWriter",
+    "scrub_url",
+    "sink_from_name",
+]
