@@ -18,8 +18,9 @@ from rich.table import Table
 
 from wan_engine.errors import ParameterValidationError, WanEngineError
 from wan_engine.generate_command import generate_command
-from wan_engine.plugins_command import plugins as plugins_command
+from wan_engine.harness_commands import add_to as add_harness_commands
 from wan_engine.params import build_body, prepare
+from wan_engine.plugins_command import plugins as plugins_command
 from wan_engine.registry import SpecRegistry
 from wan_engine.sandbox.command import sandbox_command
 
@@ -171,6 +172,7 @@ def validate(obj: Context, model: str, params_file: str, show_body: bool) -> Non
 cli.add_command(sandbox_command)
 cli.add_command(generate_command)
 cli.add_command(plugins_command)
+add_harness_commands(cli)
 
 
 def main() -> None:

@@ -1,0 +1,81 @@
+"""The pytest plugin, as an app's test suite uses it: run with pytester on a complete example."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Imported here, before pytester runs: an in-process run forgets the modules it imported, and
+# PyYAML's C extension cannot be imported twice cleanly (its loader would lose its constructors).
+import wan_engine.cassettes
+import wan_engine.pytest_plugin  # noqa: F401
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = "alibaba/wan-2-7-r2v"
+DOC = ROOT / "docs" / "testing-offline.md"
+
+
+def example_from_the_docs() -> str:
+    """The example test in docs/testing-offline.md, so the documentation is what is tested."""
+    match = re.search(r"```python\n# test_video_app\.py\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
+    assert match, f"no example test in {DOC}"
+    return match.group(1)
+
+
+def plugin_args() -> list[str]:
+    installed = any(ep.value == "wan_engine.pytest_plugin" for ep in importlib.metadata.entry_points(group="pytest11"))
+    return [] if installed else ["-p", "wan_engine.pytest_plugin"]
+
+
+@pytest.fixture
+def app(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A user's project: their pytest config, some cassettes, and the example test."""
+    pytester.makeini("[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n")
+    source = ROOT / "cassettes" / MODEL
+    target = pytester.path / "cassettes" / MODEL
+    target.mkdir(parents=True)
+    for name in ("success-reference-videos", "job-fails"):
+        shutil.copy(source / f"{name}.yaml", target / f"{name}.yaml")
+    pytester.makepyfile(test_video_app=example_from_the_docs())
+    return pytester
+
+
+def test_the_documented_example_passes(app: pytest.Pytester) -> None:
+    result = app.runpytest(*plugin_args(), "-W", "error::ResourceWarning")
+    result.assert_outcomes(passed=4)
+
+
+def test_the_cassette_folder_option_and_a_missing_cassette(app: pytest.Pytester) -> None:
+    moved = app.path / "recorded"
+    (app.path / "cassettes").rename(moved)
+    app.makepyfile(
+        test_missing="""
+        import pytest
+
+        def test_missing(wan_replay):
+            with pytest.raises(FileNotFoundError, match="no cassette 'alibaba/wan-2-7-r2v/nope'"):
+                wan_replay("alibaba/wan-2-7-r2v/nope")
+        """
+    )
+    result = app.runpytest(*plugin_args(), "--wan-cassettes", str(moved), "-k", "gets_a_video_url or missing")
+    result.assert_outcomes(passed=2)
+
+
+def test_a_breach_fails_the_users_contract_test(app: pytest.Pytester) -> None:
+    path = app.path / "cassettes" / MODEL / "success-reference-videos.yaml"
+    path.write_text(path.read_text().replace('"status": "completed"', '"status": "finished"'))
+    result = app.runpytest(*plugin_args(), "-k", "contract")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*interactions*.response $.status: 'finished' is not a status the spec maps*"])
+
+
+def test_the_plugin_is_registered_as_a_pytest11_entry_point() -> None:
+    text = (ROOT / "pyproject.toml").read_text()
+    assert '[project.entry-points.pytest11]\n' in text
+    assert 'wan_engine = "wan_engine.pytest_plugin"' in text

@@ -1,0 +1,90 @@
+"""A Transport for the harness: the session's connector is chosen, and a replay miss is a typed error.
+
+The engine's Transport makes its own aiohttp session; the harness needs two
+variations, so it subclasses rather than edits it:
+
+- the connector comes from a factory: replay uses a bare ``BaseConnector``
+  that cannot open any connection at all (so a replay that slipped past vcrpy
+  fails instead of reaching a network), and test fixtures use a TCP connector
+  that keeps no idle connections, so an engine can be closed from any loop;
+- vcrpy's ``CannotOverwriteExistingCassetteException`` becomes
+  ``CassetteMismatchError``, naming the method, the URL and the cassette.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import aiohttp
+from vcr.errors import CannotOverwriteExistingCassetteException
+
+from wan_engine.cassettes.session import CassetteMismatchError
+from wan_engine.spec_model import Endpoint, ProviderSpec
+from wan_engine.transport import Response, Transport
+
+
+def no_network_connector() -> aiohttp.BaseConnector:
+    """A connector that has no way to connect: every request must be answered by a cassette."""
+    return aiohttp.BaseConnector()
+
+
+def client_connector() -> aiohttp.BaseConnector:
+    """What the engine's own Transport uses: keep-alive connections, as a real client talks."""
+    return aiohttp.TCPConnector(limit=100)
+
+
+def loopback_test_connector() -> aiohttp.BaseConnector:
+    return aiohttp.TCPConnector(force_close=True, limit=100)
+
+
+class HarnessTransport(Transport):
+    def __init__(
+        self,
+        *,
+        connector_factory: Callable[[], aiohttp.BaseConnector] = loopback_test_connector,
+        cassette: str | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self._connector_factory = connector_factory
+        self.cassette = cassette
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(
+                    total=None, sock_connect=self.timeouts.connect_s, sock_read=self.timeouts.read_s
+                ),
+                connector=self._connector_factory(),
+            )
+        return self._session
+
+    async def _exchange(
+        self, provider: ProviderSpec, endpoint: Endpoint, job_id: str | None, body: Any = None
+    ) -> Response:
+        try:
+            return await super()._exchange(provider, endpoint, job_id, body)
+        except CannotOverwriteExistingCassetteException as exc:
+            raise mismatch_error(exc, self.cassette) from None
+
+
+def mismatch_error(exc: Any, cassette: str | None) -> CassetteMismatchError:
+    request = getattr(exc, "failed_request", None)
+    method = getattr(request, "method", "?")
+    url = getattr(request, "uri", "?")
+    where = cassette or str(getattr(getattr(exc, "cassette", None), "_path", "?"))
+    return CassetteMismatchError(method, url, where, getattr(exc, "reason", None))
+
+
+def close_quietly(transport: Transport) -> None:
+    """Close a transport's session from synchronous code (fixture teardown), whatever loop made it."""
+    import asyncio
+    import contextlib
+
+    session = getattr(transport, "_session", None)
+    if session is None or session.closed:
+        return
+    with contextlib.suppress(Exception):
+        asyncio.run(transport.close())
