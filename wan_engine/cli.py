@@ -126,7 +126,8 @@ def describe(obj: Context, model: str) -> None:
     required = set(schema.get("required", []))
     stdout.print(f"[bold]{spec.id}[/bold]: {spec.title} (provider {spec.provider.id}, spec {spec.spec_version})")
     table = Table("parameter", "type", "required", "default", "allowed / limits")
-    for name, prop in schema.get("properties", {}).items():
+    for name, raw in schema.get("properties", {}).items():
+        prop = raw if isinstance(raw, dict) else {}  # a boolean sub-schema (true/false) says nothing to tabulate
         table.add_row(
             name,
             _type(prop),
