@@ -19,6 +19,9 @@ from rich.table import Table
 from wan_engine.errors import ParameterValidationError, WanEngineError
 from wan_engine.generate_command import generate_command
 from wan_engine.harness_commands import add_to as add_harness_commands
+from wan_engine.journal_commands import jobs as jobs_command
+from wan_engine.journal_commands import resume as resume_command
+from wan_engine.journal_commands import status as status_command
 from wan_engine.params import build_body, prepare
 from wan_engine.plugins_command import plugins as plugins_command
 from wan_engine.registry import SpecRegistry
@@ -174,6 +177,8 @@ cli.add_command(sandbox_command)
 cli.add_command(generate_command)
 cli.add_command(plugins_command)
 add_harness_commands(cli)
+for command in (jobs_command, status_command, resume_command):
+    cli.add_command(command)
 
 
 def main() -> None:

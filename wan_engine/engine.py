@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wan_engine import json_pointer
 from wan_engine.clock import Clock, SystemClock
 from wan_engine.errors import SubmitOutcomeUnknownError
 from wan_engine.events import Submitted
 from wan_engine.job import Job
+from wan_engine.journal.crash import crashpoint  # journal hook: kill points for crash tests (no-op unless armed)
+from wan_engine.journal.owner import new_owner  # journal hook
+from wan_engine.journal.records import SinkConfig  # journal hook
+from wan_engine.journal.store import JournalStore  # journal hook
+from wan_engine.journal.submit_log import SubmitLog  # journal hook: write-ahead submission
 from wan_engine.params import build_body, prepare
 from wan_engine.registry import SpecRegistry
 from wan_engine.result import Result
 from wan_engine.spec_model import ModelSpec
 from wan_engine.strategies import PollingStrategy, from_name
 from wan_engine.transport import RetryPolicy, Timeouts, Transport
+
+if TYPE_CHECKING:
+    from wan_engine.resume import ResumeReport  # journal hook
 
 
 class Engine:
@@ -39,6 +48,8 @@ class Engine:
         transport: Transport | None = None,
         retry: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
+        journal: JournalStore | str | Path | None = None,
+        lease_s: float = 600.0,
     ) -> None:
         self.registry = registry or SpecRegistry.discover()
         self.clock = clock or (transport.clock if transport else SystemClock())
@@ -51,6 +62,18 @@ class Engine:
         )
         self.default_strategy = strategy
         self._strategies: dict[str, PollingStrategy] = {}
+        # -- journal hook (durable jobs, wan_engine/journal/): a store, or a path to an SQLite journal.
+        # ``owner`` names this engine in journal leases; ``lease_s`` is how long its claim on a job
+        # lasts without renewal (a resume elsewhere may take the job over after that, or at once on
+        # this host if this process is dead).
+        self._owns_journal = isinstance(journal, (str, Path))
+        if isinstance(journal, (str, Path)):
+            from wan_engine.journal.sqlite_store import SqliteJournal
+
+            journal = SqliteJournal(journal)
+        self.journal: JournalStore | None = journal
+        self.owner = new_owner()
+        self.lease_s = lease_s
 
     async def __aenter__(self) -> Engine:
         return self
@@ -62,6 +85,9 @@ class Engine:
 
     async def close(self) -> None:
         await self.transport.close()
+        if self._owns_journal and self.journal is not None:  # journal hook: close a journal we opened
+            self.journal.close()
+            self.journal = None
 
     def strategy_for(self, strategy: PollingStrategy | str | None) -> PollingStrategy:
         chosen = strategy if strategy is not None else self.default_strategy
@@ -74,22 +100,40 @@ class Engine:
     def spec(self, model: str) -> ModelSpec:
         return self.registry.model(model)
 
-    async def submit(self, model: str, params: Mapping[str, Any] | None = None, /, **kwargs: Any) -> Job:
+    async def submit(
+        self,
+        model: str,
+        params: Mapping[str, Any] | None = None,
+        /,
+        *,
+        deliver_to: Sequence[SinkConfig] = (),
+        **kwargs: Any,
+    ) -> Job:
         """Validate, then create the job; returns as soon as the provider has given an id.
 
         Validation errors are raised before anything is sent. See transport.py
         for when a submit may be re-sent (only when no job can have been created).
+        With a journal, the intent (and the sinks in ``deliver_to``) is journaled
+        before the request and the id before this returns; see journal/submit_log.py.
         """
         spec = self.spec(model)
         filled = prepare(spec, {**(params or {}), **kwargs})
         body = build_body(spec, filled)
-        response = await self.transport.submit(spec, body)
-        job_id = json_pointer.resolve(response.document, spec.provider.id_pointer)
-        if not isinstance(job_id, (str, int)) or job_id == "":
-            raise SubmitOutcomeUnknownError(
-                spec.id, f"the response has no job id at {spec.provider.id_pointer}", status=response.status
-            )
+        log = SubmitLog.begin(self, spec, filled, deliver_to)  # journal hook: write-ahead intent
+        try:
+            response = await self.transport.submit(spec, body)
+            crashpoint("submit.after_response")  # journal hook: the window a crash test aims at
+            job_id = json_pointer.resolve(response.document, spec.provider.id_pointer)
+            if not isinstance(job_id, (str, int)) or job_id == "":
+                raise SubmitOutcomeUnknownError(
+                    spec.id, f"the response has no job id at {spec.provider.id_pointer}", status=response.status
+                )
+        except BaseException as exc:
+            log.failed(exc)  # journal hook: refused, or submit_unknown (never retried)
+            raise
+        log.submitted(str(job_id))  # journal hook: the provider id is durable before anything else happens
         job = Job(self, spec, str(job_id), params=filled, submitted_at=self.clock.now())
+        log.attach(job)  # journal hook: status events are journaled as they happen
         job._emit(Submitted(job.id, spec.id, self.clock.now()))
         if json_pointer.resolve(response.document, spec.provider.status_pointer) is not None:
             job.observe(response.document, dict(response.headers))
@@ -98,6 +142,15 @@ class Engine:
     def job(self, model: str, job_id: str, *, submitted_at: float | None = None) -> Job:
         """A handle on a job submitted earlier (by this process or another): wait on it to resume."""
         return Job(self, self.spec(model), job_id, submitted_at=submitted_at)
+
+    async def resume(self, **options: Any) -> ResumeReport:
+        """Finish every unfinished job in the journal: poll, deliver to sinks not yet done (journal hook).
+
+        See wan_engine/resume.py for the options and what is (never) re-sent.
+        """
+        from wan_engine.resume import resume
+
+        return await resume(self, **options)
 
     async def run(
         self,

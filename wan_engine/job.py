@@ -48,6 +48,8 @@ class Job:
         self._waiter: asyncio.Task[Result] | None = None
         self._outcome: Result | BaseException | None = None
         self._cancelled_locally = False
+        # journal hook: the job's local key in the engine's journal (None when not journaled).
+        self.journal_key: str | None = None
 
     def __repr__(self) -> str:
         return f"<Job {self.spec.id} {self.id} {self.state.value if self.state else 'unknown'}>"

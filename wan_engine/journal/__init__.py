@@ -1,0 +1,51 @@
+"""The job journal: durable memory of every job, so a crash is followed by a resume, not a second bill.
+
+``Engine(journal=path_or_store)`` journals the intent to submit before the
+request, the provider id before ``submit`` returns, every status, the
+result, and each sink's delivery; ``engine.resume()`` (``wan-engine
+resume``) finishes whatever a dead process left. The store is a Protocol
+(store.py); the embedded implementation is one SQLite file (sqlite_store.py).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from wan_engine.journal.crash import crashpoint
+from wan_engine.journal.location import journal_path
+from wan_engine.journal.records import (
+    Claim,
+    DeliveryState,
+    HistoryEntry,
+    JobRecord,
+    JournalState,
+    ResultRecord,
+    SinkConfig,
+    SinkRecord,
+)
+from wan_engine.journal.sqlite_store import JournalError, SqliteJournal
+from wan_engine.journal.store import JournalStore
+
+
+def open_journal(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> SqliteJournal:
+    """The SQLite journal at ``path``, else ``$WAN_ENGINE_JOURNAL``, else in the user's data directory."""
+    return SqliteJournal(journal_path(path, env))
+
+
+__all__ = [
+    "Claim",
+    "DeliveryState",
+    "HistoryEntry",
+    "JobRecord",
+    "JournalError",
+    "JournalState",
+    "JournalStore",
+    "ResultRecord",
+    "SinkConfig",
+    "SinkRecord",
+    "SqliteJournal",
+    "crashpoint",
+    "journal_path",
+    "open_journal",
+]

@@ -1,0 +1,27 @@
+"""Where the journal lives when nobody says: the user's data directory, found by platformdirs.
+
+Order: an explicit path, then ``WAN_ENGINE_JOURNAL``, then
+``<user data dir>/wan-engine/journal.sqlite3``. A journal shared by every
+run of one user is what lets ``wan-engine jobs`` show yesterday's jobs and
+``wan-engine resume`` finish them, whichever app submitted them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import platformdirs
+
+ENV = "WAN_ENGINE_JOURNAL"
+FILE_NAME = "journal.sqlite3"
+
+
+def journal_path(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Path:
+    if path is not None:
+        return Path(path).expanduser()
+    from_env = (os.environ if env is None else env).get(ENV)
+    if from_env:
+        return Path(from_env).expanduser()
+    return Path(platformdirs.user_data_dir("wan-engine", appauthor=False)) / FILE_NAME

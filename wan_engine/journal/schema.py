@@ -1,0 +1,54 @@
+"""The SQLite journal's tables. Bump SCHEMA_VERSION and add a migration when they change."""
+
+SCHEMA_VERSION = 1
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    key             TEXT PRIMARY KEY,
+    model           TEXT NOT NULL,
+    spec_version    TEXT NOT NULL,
+    params          TEXT NOT NULL,             -- JSON: model parameters only, never headers or keys
+    state           TEXT NOT NULL,             -- JournalState
+    provider_id     TEXT,
+    provider_status TEXT,                      -- JSON
+    result          TEXT,                      -- JSON ResultRecord
+    error           TEXT,
+    created_at      TEXT NOT NULL,             -- ISO 8601 wall clock, UTC
+    updated_at      TEXT NOT NULL,
+    seq             INTEGER NOT NULL           -- creation order, for stable listings
+);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_by_provider_id ON jobs (model, provider_id) WHERE provider_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state);
+CREATE TABLE IF NOT EXISTS history (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_key TEXT NOT NULL REFERENCES jobs (key),
+    at      TEXT NOT NULL,
+    event   TEXT NOT NULL,
+    state   TEXT,
+    detail  TEXT NOT NULL                      -- JSON object
+);
+CREATE INDEX IF NOT EXISTS history_by_job ON history (job_key, id);
+CREATE TABLE IF NOT EXISTS sinks (
+    job_key    TEXT NOT NULL REFERENCES jobs (key),
+    name       TEXT NOT NULL,
+    position   INTEGER NOT NULL,
+    config     TEXT NOT NULL,                  -- JSON SinkConfig: plugin, options, secret env var *names*
+    state      TEXT NOT NULL,                  -- DeliveryState
+    location   TEXT,
+    sha256     TEXT,
+    size       INTEGER,
+    error      TEXT,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (job_key, name)
+);
+CREATE TABLE IF NOT EXISTS leases (
+    job_key    TEXT PRIMARY KEY REFERENCES jobs (key),
+    owner      TEXT NOT NULL,
+    expires_at REAL NOT NULL                   -- epoch seconds (real time: leases are between processes)
+);
+"""

@@ -1,0 +1,284 @@
+"""The embedded journal: one SQLite file, safe for several engines and processes at once.
+
+Why these settings:
+
+* WAL mode lets readers (``wan-engine jobs``) run while an engine writes, and
+  several processes share the file without corrupting it;
+* ``synchronous=FULL`` makes every commit durable before the engine moves on:
+  the provider id of a paid job must survive even a power cut, and the cost
+  (one fsync per state change, a few per job) is nothing next to a video job;
+* every write is ``BEGIN IMMEDIATE``: it takes the write lock up front, so a
+  read-then-write (a lease claim) cannot interleave with another process's,
+  and ``busy_timeout`` makes contenders wait instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from wan_engine.journal import codec
+from wan_engine.journal.owner import is_dead
+from wan_engine.journal.records import (
+    Claim,
+    DeliveryState,
+    HistoryEntry,
+    JobRecord,
+    JournalState,
+    ResultRecord,
+    SinkConfig,
+)
+from wan_engine.journal.schema import DDL, SCHEMA_VERSION
+from wan_engine.states import JobState
+
+
+class JournalError(Exception):
+    """The journal file cannot be used (unknown schema, unknown job)."""
+
+
+class SqliteJournal:
+    """A :class:`~wan_engine.journal.store.JournalStore` in one SQLite file."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0, synchronous: str = "FULL") -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN IMMEDIATE ourselves, the module's implicit BEGIN would be DEFERRED.
+        self._db = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute(f"PRAGMA synchronous = {synchronous}")
+        self._db.execute("PRAGMA foreign_keys = ON")
+        self._create()
+
+    def _create(self) -> None:
+        with self._write() as db:
+            for statement in DDL.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            elif int(row["value"]) > SCHEMA_VERSION:
+                raise JournalError(
+                    f"{self.path} has journal schema {row['value']}; this wan-engine knows up to {SCHEMA_VERSION}"
+                )
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> SqliteJournal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- helpers -------------------------------------------------------------------------
+
+    @staticmethod
+    def _history(
+        db: sqlite3.Connection, key: str, at: datetime, event: str, state: str | None, detail: Mapping[str, Any]
+    ) -> None:
+        db.execute(
+            "INSERT INTO history (job_key, at, event, state, detail) VALUES (?, ?, ?, ?, ?)",
+            (key, codec.iso(at), event, state, codec.dumps(dict(detail))),
+        )
+
+    def _set_state(
+        self,
+        key: str,
+        state: JournalState,
+        at: datetime,
+        event: str,
+        detail: Mapping[str, Any],
+        **columns: Any,
+    ) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        with self._write() as db:
+            updated = db.execute(
+                f"UPDATE jobs SET state = ?, updated_at = ?{', ' + assignments if columns else ''} WHERE key = ?",
+                (state.value, codec.iso(at), *columns.values(), key),
+            ).rowcount
+            if not updated:
+                raise JournalError(f"no job {key!r} in {self.path}")
+            self._history(db, key, at, event, state.value, detail)
+
+    # -- submitting ----------------------------------------------------------------------
+
+    def intend(
+        self,
+        *,
+        model: str,
+        spec_version: str,
+        params: Mapping[str, Any],
+        sinks: Sequence[SinkConfig],
+        at: datetime,
+        owner: str | None = None,
+        lease_s: float = 0.0,
+    ) -> str:
+        names = [s.sink_name for s in sinks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sink names must be unique in one job: {names}")
+        key = uuid.uuid4().hex[:12]  # 48 random bits: unique in any one journal, short enough to type
+        stamp = codec.iso(at)
+        with self._write() as db:
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
+            db.execute(
+                "INSERT INTO jobs (key, model, spec_version, params, state, created_at, updated_at, seq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, model, spec_version, codec.dumps(dict(params)), JournalState.SUBMITTING.value, stamp, stamp, seq),
+            )
+            for position, sink in enumerate(sinks):
+                db.execute(
+                    "INSERT INTO sinks (job_key, name, position, config, state, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, sink.sink_name, position, codec.dumps(sink.as_dict()), DeliveryState.PENDING.value, stamp),
+                )
+            if owner is not None:
+                db.execute("INSERT INTO leases VALUES (?, ?, ?)", (key, owner, time.time() + lease_s))
+            self._history(db, key, at, "submit_intent", JournalState.SUBMITTING.value, {"sinks": names})
+        return key
+
+    def mark_submitted(self, key: str, provider_id: str, at: datetime) -> None:
+        self._set_state(
+            key, JournalState.SUBMITTED, at, "submitted", {"provider_id": provider_id}, provider_id=provider_id
+        )
+
+    def mark_submit_unknown(self, key: str, reason: str, at: datetime) -> None:
+        self._set_state(key, JournalState.SUBMIT_UNKNOWN, at, "submit_unknown", {"reason": reason}, error=reason)
+
+    def mark_refused(self, key: str, reason: str, at: datetime) -> None:
+        self._set_state(key, JournalState.REFUSED, at, "refused", {"reason": reason}, error=reason)
+
+    # -- following the job ---------------------------------------------------------------
+
+    def record_status(self, key: str, state: JobState, provider_status: Any, at: datetime) -> None:
+        self._set_state(
+            key,
+            JournalState.of(state),
+            at,
+            "status",
+            {"provider_status": provider_status},
+            provider_status=codec.dumps(provider_status),
+        )
+
+    def record_result(self, key: str, result: ResultRecord, at: datetime) -> None:
+        self._set_state(
+            key,
+            JournalState.SUCCEEDED,
+            at,
+            "result",
+            {"video_urls": list(result.video_urls)},
+            result=codec.result_to_json(result),
+        )
+
+    def record_error(self, key: str, state: JournalState, error: str, at: datetime) -> None:
+        self._set_state(key, state, at, "error", {"error": error}, error=error)
+
+    def record_event(self, key: str, event: str, at: datetime, detail: Mapping[str, Any] | None = None) -> None:
+        with self._write() as db:
+            self._history(db, key, at, event, None, detail or {})
+
+    # -- delivering ----------------------------------------------------------------------
+
+    def record_delivery(
+        self,
+        key: str,
+        sink: str,
+        state: DeliveryState,
+        at: datetime,
+        *,
+        location: str | None = None,
+        sha256: str | None = None,
+        size: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        started = 1 if state is DeliveryState.STARTED else 0
+        with self._write() as db:
+            updated = db.execute(
+                "UPDATE sinks SET state = ?, location = COALESCE(?, location), sha256 = COALESCE(?, sha256),"
+                " size = COALESCE(?, size), error = ?, attempts = attempts + ?, updated_at = ?"
+                " WHERE job_key = ? AND name = ?",
+                (state.value, location, sha256, size, error, started, codec.iso(at), key, sink),
+            ).rowcount
+            if not updated:
+                raise JournalError(f"job {key!r} has no sink {sink!r}")
+            detail = {"sink": sink, "location": location, "sha256": sha256, "size": size, "error": error}
+            self._history(db, key, at, "delivery", state.value, {k: v for k, v in detail.items() if v is not None})
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _record(self, row: sqlite3.Row) -> JobRecord:
+        sinks = tuple(
+            codec.sink_from_row(s)
+            for s in self._db.execute("SELECT * FROM sinks WHERE job_key = ? ORDER BY position", (row["key"],))
+        )
+        return codec.job_from_row(row, sinks)
+
+    def get(self, key_or_provider_id: str) -> JobRecord | None:
+        row = self._db.execute("SELECT * FROM jobs WHERE key = ?", (key_or_provider_id,)).fetchone()
+        if row is None:
+            row = self._db.execute(
+                "SELECT * FROM jobs WHERE provider_id = ? ORDER BY seq DESC", (key_or_provider_id,)
+            ).fetchone()
+        return None if row is None else self._record(row)
+
+    def jobs(
+        self, *, states: Sequence[str] = (), model: str | None = None, limit: int | None = None
+    ) -> list[JobRecord]:
+        query, args = "SELECT * FROM jobs", []
+        if model is not None:
+            query, args = query + " WHERE model = ?", [model]
+        records = [self._record(row) for row in self._db.execute(query + " ORDER BY seq DESC", args)]
+        if states:
+            wanted = set(states)
+            records = [r for r in records if r.state.value in wanted or r.summary_state in wanted]
+        return records[:limit] if limit is not None else records
+
+    def unfinished(self) -> list[JobRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM jobs WHERE state IN (?, ?, ?, ?, ?) ORDER BY seq",
+            (
+                JournalState.SUBMITTING.value,
+                JournalState.SUBMITTED.value,
+                JournalState.QUEUED.value,
+                JournalState.RUNNING.value,
+                JournalState.SUCCEEDED.value,
+            ),
+        )
+        return [record for record in map(self._record, rows) if record.unfinished]
+
+    def history(self, key: str) -> list[HistoryEntry]:
+        rows = self._db.execute("SELECT * FROM history WHERE job_key = ? ORDER BY id", (key,))
+        return [codec.history_from_row(row) for row in rows]
+
+    # -- leases --------------------------------------------------------------------------
+
+    def claim(self, key: str, owner: str, lease_s: float) -> Claim:
+        with self._write() as db:
+            now = time.time()
+            row = db.execute("SELECT owner, expires_at FROM leases WHERE job_key = ?", (key,)).fetchone()
+            if row is not None and row["owner"] != owner and row["expires_at"] > now and not is_dead(row["owner"]):
+                return Claim(False, row["owner"], row["expires_at"])
+            db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (key, owner, now + lease_s))
+            return Claim(True, owner, now + lease_s)
+
+    def release(self, key: str, owner: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM leases WHERE job_key = ? AND owner = ?", (key, owner))

@@ -1,0 +1,119 @@
+"""The journal interface: what the engine needs from durable storage, and nothing more.
+
+The engine talks only to this Protocol, so the embedded SQLite store can be
+replaced by a server-backed one (Postgres, a service) that implements the
+same methods. Methods are synchronous on purpose: each is one small
+transaction the engine must see committed *before* it takes its next step
+(the write-ahead rule), and a job's event callbacks, which record status
+changes, are synchronous too.
+
+Contract every implementation must keep:
+
+* each method is atomic and durable when it returns;
+* ``intend`` creates the job *and* its sinks *and*, when an owner is given,
+  that owner's lease in one transaction;
+* ``claim`` is atomic across processes: two owners never both hold a live
+  lease on a job;
+* nothing passed in is a credential (the engine never passes headers or
+  keys), and a store must not add any.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from wan_engine.journal.records import (
+    Claim,
+    DeliveryState,
+    HistoryEntry,
+    JobRecord,
+    JournalState,
+    ResultRecord,
+    SinkConfig,
+)
+from wan_engine.states import JobState
+
+
+class JournalStore(Protocol):
+    # -- submitting ----------------------------------------------------------------------
+
+    def intend(
+        self,
+        *,
+        model: str,
+        spec_version: str,
+        params: Mapping[str, Any],
+        sinks: Sequence[SinkConfig],
+        at: datetime,
+        owner: str | None = None,
+        lease_s: float = 0.0,
+    ) -> str:
+        """Journal the intent to submit (state ``submitting``) and return the new local key."""
+        ...
+
+    def mark_submitted(self, key: str, provider_id: str, at: datetime) -> None:
+        """The provider answered with an id: this is the write that prevents paying twice."""
+        ...
+
+    def mark_submit_unknown(self, key: str, reason: str, at: datetime) -> None: ...
+
+    def mark_refused(self, key: str, reason: str, at: datetime) -> None: ...
+
+    # -- following the job ---------------------------------------------------------------
+
+    def record_status(self, key: str, state: JobState, provider_status: Any, at: datetime) -> None: ...
+
+    def record_result(self, key: str, result: ResultRecord, at: datetime) -> None:
+        """Store the result (state ``succeeded``); sinks stay as they are."""
+        ...
+
+    def record_error(self, key: str, state: JournalState, error: str, at: datetime) -> None: ...
+
+    def record_event(self, key: str, event: str, at: datetime, detail: Mapping[str, Any] | None = None) -> None:
+        """A history line that changes no state (e.g. 'resumed by X')."""
+        ...
+
+    # -- delivering ----------------------------------------------------------------------
+
+    def record_delivery(
+        self,
+        key: str,
+        sink: str,
+        state: DeliveryState,
+        at: datetime,
+        *,
+        location: str | None = None,
+        sha256: str | None = None,
+        size: int | None = None,
+        error: str | None = None,
+    ) -> None: ...
+
+    # -- reading -------------------------------------------------------------------------
+
+    def get(self, key_or_provider_id: str) -> JobRecord | None:
+        """A job by local key, or by provider id (a key wins if both match)."""
+        ...
+
+    def jobs(
+        self, *, states: Sequence[str] = (), model: str | None = None, limit: int | None = None
+    ) -> list[JobRecord]:
+        """Newest first; ``states`` match the journal state or the summary state ('delivered')."""
+        ...
+
+    def unfinished(self) -> list[JobRecord]:
+        """Oldest first: every job resume has something to do for."""
+        ...
+
+    def history(self, key: str) -> list[HistoryEntry]: ...
+
+    # -- leases (who may poll and deliver a job now) --------------------------------------
+
+    def claim(self, key: str, owner: str, lease_s: float) -> Claim:
+        """Take (or extend) the lease on ``key`` unless another live owner holds it."""
+        ...
+
+    def release(self, key: str, owner: str) -> None: ...
+
+    def close(self) -> None: ...
