@@ -120,3 +120,20 @@ def test_without_a_key_it_says_so_and_offers_the_sandbox() -> None:
 def test_enum_options_refuse_values_outside_the_spec(bad: str) -> None:
     done = wan_engine("generate", MODEL, "--prompt", "x", bad, "--sandbox")
     assert done.returncode == 2 and "Invalid value" in done.stderr
+
+
+def test_a_journaled_generation_shows_in_jobs_and_status_after_it_ends(tmp_path: Path) -> None:
+    journal = tmp_path / "jobs.sqlite"
+    out = tmp_path / "videos"
+    done = wan_engine("generate", MODEL, "--prompt", "x", "--sandbox", "--sandbox-duration", "0.5",
+                      "--journal", str(journal), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    listed = wan_engine("jobs", "--journal", str(journal), "--json")
+    assert listed.returncode == 0, listed.stderr
+    [job] = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert job["model"] == MODEL
+    assert "delivered" in json.dumps(job)
+    video = next(out.rglob("*.mp4"))
+    status = wan_engine("status", job["key"], "--journal", str(journal), "--json")
+    assert status.returncode == 0, status.stderr
+    assert str(video) in status.stdout

@@ -177,3 +177,15 @@ def test_a_bad_secret_is_refused_without_quoting_it() -> None:
     with pytest.raises(ValueError, match="http"):
         WebhookSink("file:///etc/hooks", SECRET)
     assert SecretStr(SECRET) == SecretStr(SecretStr(SECRET))
+
+
+async def test_a_notice_sent_again_carries_the_same_id(receiver: Receiver, http: aiohttp.ClientSession) -> None:
+    """After a crash the notice is sent again: receivers drop ids they have seen, so the id must not change."""
+    sink = WebhookSink(url=receiver.url, secret=SECRET)
+    await sink.notify(summary(), ctx(http))
+    await WebhookSink(url=receiver.url, secret=SECRET).notify(summary(), ctx(http))
+    first, second = receiver.verified
+    assert first["id"] == second["id"]
+    other_job = attrs.evolve(summary(), provenance=attrs.evolve(summary().provenance, job_id="job-10"))
+    await sink.notify(other_job, ctx(http))
+    assert receiver.verified[2]["id"] != first["id"]

@@ -47,6 +47,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("wan_engine.delivery")
 
+ProgressCallback = Callable[[int, int | None], object]
+"""Called with (bytes delivered so far, expected total or None) after each chunk reached every sink."""
+
 _EXTENSIONS = {"video/mp4": "mp4", "video/webm": "webm", "video/quicktime": "mov", "video/x-matroska": "mkv"}
 
 
@@ -184,7 +187,7 @@ async def deliver(
     provenance: Provenance | None = None,
     parameters: Mapping[str, Any] | None = None,
     policy: DownloadPolicy | None = None,
-    on_progress: Callable[[int, int | None], object] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> DeliveryReport:
     """Download ``result.video_url`` once and hand it to every sink; see the module doc for the order.
 
@@ -264,7 +267,7 @@ async def deliver_job(
     *,
     policy: DownloadPolicy | None = None,
     session: aiohttp.ClientSession | None = None,
-    on_progress: Callable[[int, int | None], object] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> DeliveryReport:
     """Deliver a job's result with the engine's clock and HTTP session (waiting for the job if needed).
 

@@ -16,16 +16,28 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import attrs
 import click
 
 from wan_engine.clock import SystemClock
-from wan_engine.delivery import DeliveryReport, deliver_job
+from wan_engine.delivery import deliver_job
 from wan_engine.engine import Engine
-from wan_engine.errors import JobCancelledError, JobFailedError, ParameterValidationError, WanEngineError
+from wan_engine.errors import (
+    DeadlineExceededError,
+    JobCancelledError,
+    JobFailedError,
+    ParameterValidationError,
+    WanEngineError,
+)
+from wan_engine.job import Job
+from wan_engine.journal.location import ENV as JOURNAL_ENV
+from wan_engine.journal.location import journal_path
+from wan_engine.journal.records import SinkConfig
 from wan_engine.params import prepare
 from wan_engine.progress_views import ProgressView, choose_view
 from wan_engine.registry import SpecRegistry
-from wan_engine.sinks.base import Sink, sink_from_name
+from wan_engine.resume import finish
+from wan_engine.sinks.base import sink_from_name
 from wan_engine.spec_model import ModelSpec
 from wan_engine.spec_options import collect, parameter_options
 from wan_engine.strategies import FixedInterval, PollingStrategy
@@ -34,11 +46,12 @@ WEBHOOK_SECRET_ENV = "WAN_ENGINE_WEBHOOK_SECRET"
 EXIT_INVALID, EXIT_ERROR, EXIT_JOB_FAILED, EXIT_INTERRUPTED = 1, 2, 3, 130
 
 
-def build_sinks(out: str | None, s3: str | None, s3_endpoint: str | None, webhook: str | None) -> list[Sink]:
-    sinks: list[Sink] = []
+def sink_configs(out: str | None, s3: str | None, s3_endpoint: str | None, webhook: str | None) -> list[SinkConfig]:
+    """The sinks a job names, as the journal keeps them (secrets by environment variable, never by value)."""
+    configs: list[SinkConfig] = []
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
-        sinks.append(sink_from_name("file", root=out))
+        configs.append(SinkConfig("file", {"root": str(Path(out).resolve())}))
     if s3:
         parts = urlsplit(s3)
         if parts.scheme != "s3" or not parts.netloc:
@@ -46,13 +59,14 @@ def build_sinks(out: str | None, s3: str | None, s3_endpoint: str | None, webhoo
         options: dict[str, Any] = {"bucket": parts.netloc, "prefix": parts.path.lstrip("/")}
         if s3_endpoint:
             options["endpoint_url"] = s3_endpoint
-        sinks.append(sink_from_name("s3", **options))
+        configs.append(SinkConfig("s3", options))
     if webhook:
-        secret = os.environ.get(WEBHOOK_SECRET_ENV)
-        if not secret:
+        if not os.environ.get(WEBHOOK_SECRET_ENV):
             raise click.UsageError(f"--webhook needs a signing secret in {WEBHOOK_SECRET_ENV} (e.g. whsec_...)")
-        sinks.append(sink_from_name("webhook", url=webhook, secret=secret))
-    return sinks
+        configs.append(SinkConfig("webhook", {"url": webhook}, secret_env={"secret": WEBHOOK_SECRET_ENV}))
+    for config in configs:  # fail on a missing plugin or a bad option now, before a paid submit
+        sink_from_name(config.plugin, **config.build_options(os.environ))
+    return configs
 
 
 @contextlib.asynccontextmanager
@@ -67,7 +81,10 @@ async def _sandboxed(registry: SpecRegistry, duration: float) -> AsyncIterator[t
 
 async def _ask_about_cancel(job: Any, view: ProgressView, interactive: bool) -> None:
     remote = job.spec.provider.cancel is not None
-    resume = f"wan-engine resume, or in Python: engine.job({job.model!r}, {job.id!r}).wait()"
+    if job.journal_key is not None:
+        resume = f"wan-engine resume (wan-engine status {job.journal_key} shows where it stands)"
+    else:
+        resume = f"engine.job({job.model!r}, {job.id!r}).wait() in Python (this run kept no journal)"
     if interactive and remote and click.confirm(f"\nCancel job {job.id} on the provider?", default=False):
         await job.cancel()
         view.message(f"job {job.id} cancelled on the provider")
@@ -77,46 +94,105 @@ async def _ask_about_cancel(job: Any, view: ProgressView, interactive: bool) -> 
     view.message(f"Left job {job.id} running; pick it up later with: {resume}", job_id=job.id)
 
 
+@attrs.frozen
+class Delivered:
+    """What generate prints at the end, whichever path delivered it."""
+
+    result_url: str
+    lines: tuple[tuple[str, str | None, str | None], ...] = ()
+    """(sink, location, error) per sink."""
+    size: int | None = None
+    sha256: str | None = None
+    elapsed_s: float | None = None
+
+
 async def _generate(
     registry: SpecRegistry,
     spec: ModelSpec,
     params: dict[str, Any],
     *,
-    sinks: list[Sink],
+    configs: list[SinkConfig],
+    journal: Path | None,
     base_urls: Mapping[str, str],
     env: Mapping[str, str],
     strategy: PollingStrategy | str,
     deadline: float | None,
     view: ProgressView,
-) -> tuple[Any, DeliveryReport | None]:
-    async with Engine(registry, base_urls=base_urls, env=env, clock=SystemClock(), strategy=strategy) as engine:
-        job = await engine.submit(spec.id, params)
+) -> Delivered:
+    async with Engine(
+        registry, base_urls=base_urls, env=env, clock=SystemClock(), strategy=strategy, journal=journal
+    ) as engine:
+        job = await engine.submit(spec.id, params, deliver_to=configs if journal else ())
         job.on(view.event)
         try:
-            result = await job.wait(deadline=deadline)
+            if journal is None:
+                return await _deliver_unjournaled(engine, job, configs, env, deadline, view)
+            return await _deliver_journaled(engine, job, env, deadline, view)
         except asyncio.CancelledError:
             await _ask_about_cancel(job, view, sys.stdin.isatty())
             raise
-        report = None
-        if sinks:
-            report = await deliver_job(engine, job, sinks, on_progress=view.downloaded)
-        return result, report
 
 
-def _print_report(view: ProgressView, result: Any, report: DeliveryReport | None) -> None:
-    if report is None:
-        view.message(f"video: {result.video_url}", video_url=result.video_url)
-        return
-    for outcome in report.outcomes:
-        if outcome.ok:
-            view.message(f"{outcome.sink}: {outcome.location}", sink=outcome.sink, location=outcome.location)
-        else:
-            view.message(f"{outcome.sink} FAILED: {outcome.error}", sink=outcome.sink, error=outcome.error)
-    rate = report.size / report.elapsed_s / 2**20 if report.elapsed_s > 0 else float("inf")
-    view.message(
-        f"{report.size:,} bytes in {report.elapsed_s:.2f} s ({rate:.1f} MiB/s), sha256 {report.sha256}",
-        size=report.size, sha256=report.sha256, elapsed_s=report.elapsed_s,
+async def _deliver_journaled(
+    engine: Engine, job: Job, env: Mapping[str, str], deadline: float | None, view: ProgressView
+) -> Delivered:
+    """The path a resume would take too, so a crash anywhere in here is picked up by ``wan-engine resume``."""
+    outcome = await finish(engine, job, deadline=deadline, env=env, on_progress=view.downloaded)
+    assert engine.journal is not None and job.journal_key is not None
+    record = engine.journal.get(job.journal_key)
+    assert record is not None
+    if record.error and record.result is None:
+        raise JobFailedError(job.id, record.error)
+    if outcome.note and record.result is None:
+        raise DeadlineExceededError(job.id, deadline or 0.0) if deadline else click.ClickException(outcome.note)
+    url = record.result.video_urls[0] if record.result else ""
+    done = [s for s in record.sinks if s.sha256]
+    return Delivered(
+        url,
+        tuple((s.name, s.location, s.error) for s in record.sinks),
+        size=done[0].size if done else None,
+        sha256=done[0].sha256 if done else None,
     )
+
+
+async def _deliver_unjournaled(
+    engine: Engine,
+    job: Job,
+    configs: list[SinkConfig],
+    env: Mapping[str, str],
+    deadline: float | None,
+    view: ProgressView,
+) -> Delivered:
+    result = await job.wait(deadline=deadline)
+    if not configs:
+        return Delivered(result.video_url)
+    sinks = [sink_from_name(c.plugin, **c.build_options(env)) for c in configs]
+    report = await deliver_job(engine, job, sinks, on_progress=view.downloaded)  # the Job: its parameters go in the sidecar
+    return Delivered(
+        result.video_url,
+        tuple((o.sink, o.location, o.error) for o in report.outcomes),
+        size=report.size,
+        sha256=report.sha256,
+        elapsed_s=report.elapsed_s,
+    )
+
+
+def _print_report(view: ProgressView, delivered: Delivered) -> None:
+    if not delivered.lines:
+        view.message(f"video: {delivered.result_url}", video_url=delivered.result_url)
+        return
+    for sink, location, error in delivered.lines:
+        if error is None:
+            view.message(f"{sink}: {location}", sink=sink, location=location)
+        else:
+            view.message(f"{sink} FAILED: {error}", sink=sink, error=error)
+    if delivered.sha256 is not None:
+        speed = ""
+        if delivered.elapsed_s and delivered.size is not None:
+            speed = f" in {delivered.elapsed_s:.2f} s ({delivered.size / delivered.elapsed_s / 2**20:.1f} MiB/s)"
+        view.message(
+            f"{delivered.size:,} bytes{speed}, sha256 {delivered.sha256}", size=delivered.size, sha256=delivered.sha256
+        )
 
 
 def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command:
@@ -139,23 +215,43 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
                 err=True,
             )
             sys.exit(EXIT_ERROR)
-        sinks = build_sinks(values["out"], values["s3"], values["s3_endpoint"], values["webhook"])
+        configs = sink_configs(values["out"], values["s3"], values["s3_endpoint"], values["webhook"])
+        journal = _journal_for(values)
         view = choose_view(spec.id, as_json=values["as_json"])
 
-        async def main() -> tuple[Any, DeliveryReport | None]:
+        async def main() -> Delivered:
             if values["sandbox"]:
                 # The spec's hints describe the real API's minutes; a sandbox job takes seconds, so poll to match.
                 duration = values["sandbox_duration"]
                 strategy = values["strategy"] or FixedInterval(max(0.2, duration / 10))
                 async with _sandboxed(registry, duration) as (base_urls, env):
-                    return await _generate(registry, spec, params, sinks=sinks, base_urls=base_urls, env=env,
-                                           strategy=strategy, deadline=values["deadline"], view=view)
-            return await _generate(registry, spec, params, sinks=sinks, base_urls=_base_urls(values["base_url"], spec),
-                                   env=os.environ, strategy=values["strategy"] or "adaptive",
-                                   deadline=values["deadline"], view=view)
+                    return await _generate(
+                        registry,
+                        spec,
+                        params,
+                        configs=configs,
+                        journal=journal,
+                        base_urls=base_urls,
+                        env=env,
+                        strategy=strategy,
+                        deadline=values["deadline"],
+                        view=view,
+                    )
+            return await _generate(
+                registry,
+                spec,
+                params,
+                configs=configs,
+                journal=journal,
+                base_urls=_base_urls(values["base_url"], spec),
+                env=os.environ,
+                strategy=values["strategy"] or "adaptive",
+                deadline=values["deadline"],
+                view=view,
+            )
 
         try:
-            result, report = asyncio.run(main())
+            delivered = asyncio.run(main())
         except KeyboardInterrupt:
             view.close()
             sys.exit(EXIT_INTERRUPTED)
@@ -168,8 +264,8 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_ERROR)
         view.close()
-        _print_report(view, result, report)
-        if report is not None and not report.ok:
+        _print_report(view, delivered)
+        if any(error is not None for _sink, _location, error in delivered.lines):
             sys.exit(EXIT_ERROR)
 
     def load_params(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dict[str, Any] | None:
@@ -184,20 +280,38 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         return loaded
 
     common = [
-        click.Option(["--params", "params_file"], type=click.Path(dir_okay=False), callback=load_params,
-                     help="A JSON file of parameters; options given on the command line override it."),
+        click.Option(
+            ["--params", "params_file"],
+            type=click.Path(dir_okay=False),
+            callback=load_params,
+            help="A JSON file of parameters; options given on the command line override it.",
+        ),
         click.Option(["--out"], type=click.Path(file_okay=False), help="Save the video (and a sidecar JSON) here."),
         click.Option(["--s3"], help="Also upload to s3://bucket/prefix (needs the wan-engine-s3 plugin)."),
         click.Option(["--s3-endpoint"], help="S3 endpoint URL, for S3-compatible stores."),
         click.Option(["--webhook"], help=f"POST a signed event here when delivered (secret in {WEBHOOK_SECRET_ENV})."),
-        click.Option(["--strategy"], default=None,
-                     help="Polling strategy plugin: fixed, exponential, adaptive (the default), or a third-party one."),
+        click.Option(
+            ["--strategy"],
+            default=None,
+            help="Polling strategy plugin: fixed, exponential, adaptive (the default), or a third-party one.",
+        ),
         click.Option(["--deadline"], type=float, help="Stop waiting after this many seconds (the job keeps running)."),
         click.Option(["--base-url"], help="Talk to this base URL instead of the provider's."),
         click.Option(["--sandbox"], is_flag=True, help="Run against a local sandbox in this process: no key, no cost."),
-        click.Option(["--sandbox-duration"], type=float, default=3.0, show_default=True,
-                     help="Simulated job length with --sandbox."),
+        click.Option(
+            ["--sandbox-duration"],
+            type=float,
+            default=3.0,
+            show_default=True,
+            help="Simulated job length with --sandbox.",
+        ),
         click.Option(["--json", "as_json"], is_flag=True, help="One JSON object per event on stdout."),
+        click.Option(
+            ["--journal"],
+            type=click.Path(dir_okay=False),
+            help=f"Journal file (default: ${JOURNAL_ENV}, else the user data folder; none with --sandbox).",
+        ),
+        click.Option(["--no-journal"], is_flag=True, help="Keep no journal: a crash loses track of the job."),
     ]
     return click.Command(
         spec.id,
@@ -206,6 +320,16 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         help=f"{spec.title} ({spec.provider.title}). {spec.document.description or ''}",
         short_help=spec.title,
     )
+
+
+def _journal_for(values: Mapping[str, Any]) -> Path | None:
+    """Real jobs are journaled by default (they cost money); sandbox jobs only when asked, since a
+    later ``wan-engine resume`` could not reach the sandbox that ran them."""
+    if values["no_journal"]:
+        return None
+    if values["journal"]:
+        return Path(values["journal"])
+    return None if values["sandbox"] else journal_path()
 
 
 def _base_urls(base_url: str | None, spec: ModelSpec) -> dict[str, str]:

@@ -10,6 +10,7 @@ broken package must not take the engine down.
 from __future__ import annotations
 
 import importlib.metadata
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -69,7 +70,18 @@ class PluginSet:
             ) from None
 
 
+_cache: dict[tuple[str, tuple[str, ...]], PluginSet] = {}
+
+
 def load(kind: str) -> PluginSet:
+    """The plugins of one kind, scanned once per ``sys.path`` (scanning every distribution is slow)."""
+    key = (kind, tuple(sys.path))
+    if key not in _cache:
+        _cache[key] = _scan(kind)
+    return _cache[key]
+
+
+def _scan(kind: str) -> PluginSet:
     group = GROUPS[kind]
     result = PluginSet(kind)
     seen: set[tuple[str, str]] = set()

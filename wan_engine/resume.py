@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from wan_engine.delivery import ProgressCallback
 from wan_engine.download import DownloadPolicy
 from wan_engine.errors import JobCancelledError, JobFailedError, WanEngineError
 from wan_engine.journal.crash import crashpoint
@@ -116,6 +117,7 @@ async def _work(
     deadline: float | None,
     env: Mapping[str, str],
     policy: DownloadPolicy | None,
+    on_progress: ProgressCallback | None = None,
 ) -> JobOutcome:
     """Take one job as far as it goes now; the caller holds its lease."""
     journal = _journal(engine)
@@ -139,7 +141,7 @@ async def _work(
     current = journal.get(record.key)
     assert current is not None
     if current.state is JournalState.SUCCEEDED and current.result is not None and current.deliveries_pending:
-        current = await deliver_pending(engine, current, env=env, policy=policy)
+        current = await deliver_pending(engine, current, env=env, policy=policy, on_progress=on_progress)
     if current.delivered:
         crashpoint("job.delivered")
     was = {s.name: s.state for s in record.sinks}
@@ -163,6 +165,7 @@ async def finish(
     deadline: float | None = None,
     env: Mapping[str, str] | None = None,
     policy: DownloadPolicy | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> JobOutcome:
     """Wait for a job this engine submitted with a journal, then deliver it to its journaled sinks.
 
@@ -176,8 +179,9 @@ async def finish(
     assert record is not None
     async with _lease_kept(engine, record.key, engine.lease_s):
         return await _work(
-            engine, record, job, strategy=strategy, deadline=deadline, env=env or os.environ, policy=policy
-        )
+            engine, record, job, strategy=strategy, deadline=deadline, env=env or os.environ, policy=policy,
+            on_progress=on_progress,
+        )  # fmt: skip
 
 
 async def resume(

@@ -10,18 +10,24 @@ downloaded again: the summary is rebuilt from what the data sinks recorded.
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from wan_engine import plugins
-from wan_engine.delivery import DeliveryReport, deliver, extension_for
+from wan_engine.delivery import DeliveryReport, ProgressCallback, deliver, extension_for
 from wan_engine.download import DownloadPolicy, ResultExpiredError
 from wan_engine.journal.journaled_sinks import DeliveryLog, JournaledDataSink, JournaledNotifySink, reconcile
 from wan_engine.journal.records import DeliveryState, JobRecord, SinkRecord
 from wan_engine.result import Result, Timings
-from wan_engine.sinks.base import DataSink, DeliverySummary, NotifySink, Provenance, Sink, SinkContext
+from wan_engine.sinks.base import (
+    DataSink,
+    DeliverySummary,
+    NotifySink,
+    Provenance,
+    Sink,
+    SinkContext,
+    sink_from_name,
+)
 
 if TYPE_CHECKING:
     from wan_engine.engine import Engine
@@ -44,22 +50,17 @@ def result_of(record: JobRecord) -> Result:
     )
 
 
-@functools.cache
-def _sink_plugins() -> plugins.PluginSet:
-    """Entry points scanned once per process: a resume builds sinks for every job, and a scan costs ms."""
-    return plugins.load("sink")
-
-
 def _build(record: SinkRecord, env: Mapping[str, str]) -> Sink:
-    factory = _sink_plugins().get(record.config.plugin)
-    sink = factory(**record.config.build_options(env))
-    if not isinstance(sink, (DataSink, NotifySink)):  # the same check as sinks.base.sink_from_name
-        raise TypeError(f"sink plugin {record.config.plugin!r} built {type(sink).__name__}, not a sink")
-    return sink
+    return sink_from_name(record.config.plugin, **record.config.build_options(env))
 
 
 async def deliver_pending(
-    engine: Engine, record: JobRecord, *, env: Mapping[str, str], policy: DownloadPolicy | None = None
+    engine: Engine,
+    record: JobRecord,
+    *,
+    env: Mapping[str, str],
+    policy: DownloadPolicy | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> JobRecord:
     """Bring every sink of a succeeded job to ``delivered`` (or ``failed``); returns the journal's new record."""
     journal = engine.journal
@@ -91,7 +92,7 @@ async def deliver_pending(
         return done
     try:
         if data or not _summary_known(done):
-            await _deliver_with_fresh_url(engine, record, wrapped, policy)
+            await _deliver_with_fresh_url(engine, record, wrapped, policy, on_progress)
         else:
             await _notify_only(engine, done, [s for s in wrapped if isinstance(s, JournaledNotifySink)])
     except Exception as exc:  # noqa: BLE001 - recorded per sink; the next resume tries again
@@ -115,13 +116,17 @@ def _summary_known(record: JobRecord) -> bool:
 
 
 async def _deliver_with_fresh_url(
-    engine: Engine, record: JobRecord, sinks: list[Sink], policy: DownloadPolicy | None
+    engine: Engine,
+    record: JobRecord,
+    sinks: list[Sink],
+    policy: DownloadPolicy | None,
+    on_progress: ProgressCallback | None = None,
 ) -> DeliveryReport:
     """Deliver; if the result URL has expired meanwhile, ask the provider for a fresh one, once."""
     try:
         return await deliver(
             result_of(record), sinks, session=engine.transport.session, clock=engine.clock,
-            parameters=record.params, policy=policy,
+            parameters=record.params, policy=policy, on_progress=on_progress,
         )  # fmt: skip
     except ResultExpiredError:
         if record.provider_id is None:
@@ -133,8 +138,9 @@ async def _deliver_with_fresh_url(
         attach(job, engine.journal, record.key)
         result = await job.wait()  # one status read: the job is terminal; journals the fresh URLs
         return await deliver(
-            result, sinks, session=engine.transport.session, clock=engine.clock, parameters=record.params, policy=policy
-        )
+            result, sinks, session=engine.transport.session, clock=engine.clock, parameters=record.params,
+            policy=policy, on_progress=on_progress,
+        )  # fmt: skip
 
 
 async def _notify_only(engine: Engine, record: JobRecord, sinks: list[JournaledNotifySink]) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -98,7 +99,19 @@ class FileSink:
         final = resolve_under(self.root, relative)
         if not self.overwrite and final.exists():
             raise FileExistsError(f"{final} exists (pass overwrite=True to replace it)")
+        _remove_stale_parts(final)
         return final
+
+
+def _remove_stale_parts(final: Path) -> None:
+    """Temporary files a killed process left for this very video: a new attempt replaces them.
+
+    Only one writer works on a job at a time (the journal's lease), so any
+    ``.NAME.*.part`` next to the destination is an orphan, never a live write.
+    """
+    for stale in final.parent.glob(f".{glob.escape(final.name)}.*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
 
 
 @attrs.define

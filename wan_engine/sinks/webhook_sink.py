@@ -15,10 +15,10 @@ without its query string.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
-import uuid
 from typing import Any
 
 import aiohttp
@@ -109,7 +109,11 @@ class WebhookSink:
 
     async def notify(self, summary: DeliverySummary, ctx: SinkContext) -> str:
         body = json.dumps(self.event(summary), separators=(",", ":"), sort_keys=True)
-        message_id = f"msg_{uuid.uuid4().hex}"
+        # The same delivery always carries the same id (job + event type + sink), so a notice
+        # re-sent after a crash or a lost answer is recognised by Standard Webhooks receivers,
+        # which drop ids they have seen: at-least-once sending becomes exactly-once handling.
+        identity = f"{summary.provenance.job_id}\n{self.event_type}\n{self.name}\n{summary.sha256}"
+        message_id = f"msg_{hashlib.sha256(identity.encode()).hexdigest()[:32]}"
         signer = _signer(self.secret)
         where = scrub_url(self.url)
         reason = "no attempt made"
