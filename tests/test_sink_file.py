@@ -216,7 +216,9 @@ def test_resolve_under_refuses_a_file_where_a_folder_is_needed(tmp_path: Path) -
         resolve_under(tmp_path, PurePosixPath("a/b.mp4"))
 
 
-async def test_temporary_files_left_by_a_killed_process_are_cleared(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+async def test_temporary_files_left_by_a_killed_process_are_cleared(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
     sink = FileSink(tmp_path, template="{id}.{ext}")
     orphan = tmp_path / ".job-123.mp4.abc123.part"  # what a SIGKILL mid-download leaves behind
     orphan.write_bytes(b"half a video")

@@ -167,7 +167,8 @@ async def _deliver_unjournaled(
     if not configs:
         return Delivered(result.video_url)
     sinks = [sink_from_name(c.plugin, **c.build_options(env)) for c in configs]
-    report = await deliver_job(engine, job, sinks, on_progress=view.downloaded)  # the Job: its parameters go in the sidecar
+    # Given the Job (not its Result), delivery puts its parameters in the sidecar.
+    report = await deliver_job(engine, job, sinks, on_progress=view.downloaded)
     return Delivered(
         result.video_url,
         tuple((o.sink, o.location, o.error) for o in report.outcomes),
