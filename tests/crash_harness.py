@@ -381,10 +381,10 @@ def summarise(results: list[dict[str, Any]], elapsed_s: float) -> dict[str, Any]
 def drive(root: Path, jobs: int, parallel: int, report_file: Path) -> dict[str, Any]:
     started = time.monotonic()
     # Import once here, so every forked child starts warm.
-    from wan_engine.journal.delivering import _sink_plugins
+    from wan_engine import plugins
 
     registry()
-    _sink_plugins()  # entry points scanned once, inherited by every child
+    plugins.load("sink")  # entry points scanned once (the scan is cached), inherited by every child
     server, urls = start_server(root / "server.log")
     try:
         trials: list[Trial] = []

@@ -103,7 +103,8 @@ def test_models_as_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     code, out, _ = run_inline(monkeypatch, capsys, "models", "--json")
     listed = [json.loads(line) for line in out.splitlines()]
     assert code == 0
-    assert {"id": "alibaba/wan-2-7-r2v", "provider": "aimlapi"}.items() <= listed[0].items()
+    [wan] = [entry for entry in listed if entry["id"] == "alibaba/wan-2-7-r2v"]
+    assert wan["provider"] == "aimlapi" and wan["file"].endswith("wan-2-7-r2v.json")
 
 
 def test_validate_a_bad_request_exits_1_naming_every_path(runs: dict[str, subprocess.CompletedProcess[str]]) -> None:

@@ -45,7 +45,8 @@ def located(found: list[Breach], index: int | None, path: str) -> bool:
 def test_the_committed_cassettes_keep_the_contract_on_the_command_line() -> None:
     result = CliRunner().invoke(harness, ["contract", "check", str(ROOT / "cassettes")])
     assert result.exit_code == 0, result.output
-    assert "5 cassette(s)" in result.output and ": ok" in result.output
+    committed = len(list((ROOT / "cassettes").rglob("*.yaml")))
+    assert f"{committed} cassette(s)" in result.output and ": ok" in result.output
 
 
 def test_moving_the_video_url_fails_the_check_naming_the_path(tmp_path: Path) -> None:

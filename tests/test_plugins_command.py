@@ -25,6 +25,7 @@ def with_broken_sink(monkeypatch: pytest.MonkeyPatch) -> None:
         return found
 
     monkeypatch.setattr(plugins, "_entry_points", entry_points)
+    monkeypatch.setattr(plugins, "_cache", {})  # scans are cached per process; start this test afresh
 
 
 def test_lists_builtin_and_installed_plugins() -> None:
@@ -74,5 +75,6 @@ def test_a_plugin_that_builds_no_sink_is_refused(monkeypatch: pytest.MonkeyPatch
         return [*real(group), *(extra if group == "wan_engine.sinks" else [])]
 
     monkeypatch.setattr(plugins, "_entry_points", entry_points)
+    monkeypatch.setattr(plugins, "_cache", {})
     with pytest.raises(TypeError, match="neither open"):
         sink_from_name("notasink")

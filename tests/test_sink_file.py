@@ -227,3 +227,28 @@ async def test_temporary_files_left_by_a_killed_process_are_cleared(
     await deliver_bytes(sink, http)
     assert not orphan.exists() and unrelated.exists()
     assert read_bytes(tmp_path / "job-123.mp4") == DATA
+
+
+def test_concurrent_deliveries_may_race_to_create_the_same_folder(tmp_path: Path) -> None:
+    """Two jobs finishing together both create {model}/{date}: the loser of that race must not fail."""
+    import threading
+
+    from wan_engine.sinks.path_template import resolve_under
+
+    relative = PurePosixPath("model/2026-11-25/job.mp4")
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def deliver(i: int) -> None:
+        barrier.wait()
+        try:
+            resolve_under(tmp_path, relative.with_name(f"job-{i}.mp4"))
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and (tmp_path / "model" / "2026-11-25").is_dir()

@@ -26,6 +26,7 @@ from wan_engine.params import build_body, prepare
 from wan_engine.plugins_command import plugins as plugins_command
 from wan_engine.registry import SpecRegistry
 from wan_engine.sandbox.command import sandbox_command
+from wan_engine.spec_commands import spec_group
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
@@ -177,7 +178,7 @@ cli.add_command(sandbox_command)
 cli.add_command(generate_command)
 cli.add_command(plugins_command)
 add_harness_commands(cli)
-for command in (jobs_command, status_command, resume_command):
+for command in (jobs_command, status_command, resume_command, spec_group):
     cli.add_command(command)
 
 

@@ -245,8 +245,15 @@ class Job:
         remote = self.spec.provider.cancel is not None
         if remote:
             response = await self.engine.transport.cancel(self.spec, self.id)
-            if response.document is not None:
-                self.observe(response.document)
+            provider = self.spec.provider
+            if json_pointer.resolve(response.document, provider.status_pointer) is not None:
+                self.observe(response.document, dict(response.headers))
+            elif self.state is not JobState.CANCELLED:
+                # The provider accepted the cancel but answered without a status (DashScope-style
+                # {request_id}): the accepted cancel is the news, in the provider's own word for it.
+                previous, self.state = self.state, JobState.CANCELLED
+                self.provider_status = provider.canonical_status(JobState.CANCELLED)
+                self._emit(StatusChanged(self.id, previous, self.state, self.provider_status, self.engine.clock.now()))
         else:
             self._cancelled_locally = True
         error = JobCancelledError(self.id, remote=remote)

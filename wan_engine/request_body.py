@@ -54,6 +54,15 @@ def render_body(template: Any, params: dict[str, Any], variables: dict[str, Any]
     return _render(template, params, variables, rest)
 
 
+def spreads(template: Any) -> bool:
+    """Whether a template spreads the parameters it does not place ("$params": "*") anywhere."""
+    if isinstance(template, dict):
+        return SPREAD in template or any(spreads(v) for v in template.values())
+    if isinstance(template, list):
+        return any(spreads(v) for v in template)
+    return False
+
+
 def template_variables(template: Any) -> set[str]:
     if isinstance(template, dict):
         if set(template) == {VAR}:

@@ -10,8 +10,8 @@ from referencing.jsonschema import DRAFT202012
 
 from wan_engine.errors import Problem
 from wan_engine.params import violations, with_defaults
-from wan_engine.request_body import PARAM, SPREAD, VAR, placed_parameters, template_variables
-from wan_engine.spec_model import ModelSpec
+from wan_engine.request_body import PARAM, SPREAD, VAR, placed_parameters, spreads, template_variables
+from wan_engine.spec_model import ModelSpec, ProviderSpec
 
 KNOWN_VARIABLES = {"model"}
 # Keywords whose values are data, not subschemas: a "$ref" inside them is not a reference.
@@ -69,6 +69,27 @@ def ref_problems(schema: Any, path: str = "$.parameters") -> list[Problem]:
     return problems
 
 
+def _property_path(name: str) -> str:
+    return f"$.parameters.properties.{name}" if name.isidentifier() else f'$.parameters.properties["{name}"]'
+
+
+def provider_problems(provider: ProviderSpec) -> list[Problem]:
+    """What the meta-schema cannot check about a provider: its template and its status words agree."""
+    problems = template_problems(provider.submit.body)
+    if provider.unknown_task_status is not None and provider.unknown_task_status not in provider.statuses:
+        problems.append(
+            Problem("$.unknown_task_status", f"{provider.unknown_task_status!r} is not mapped in $.statuses")
+        )
+    states = set(provider.statuses.values())
+    for index, state in enumerate(provider.cancellable_states):
+        if provider.cancel is None:
+            problems.append(Problem("$.cancellable_states", "is given but the provider has no $.cancel endpoint"))
+            break
+        if state not in states:
+            problems.append(Problem(f"$.cancellable_states[{index}]", f"no status in $.statuses maps to {state}"))
+    return problems
+
+
 def model_problems(spec: ModelSpec) -> list[Problem]:
     problems = ref_problems(spec.parameters)
     if problems:
@@ -84,6 +105,15 @@ def model_problems(spec: ModelSpec) -> list[Problem]:
         body = None
     for missing in sorted(placed_parameters(body) - names):
         problems.append(Problem(body_path, f"places parameter {missing!r}, which $.parameters does not define"))
+    if body is not None and not spreads(body):
+        for lost in sorted(names - placed_parameters(body)):
+            problems.append(
+                Problem(
+                    _property_path(lost),
+                    f"is neither placed by the body template ({body_path}) nor spread into it by "
+                    '"$params": "*", so it would never be sent',
+                )
+            )
     for unknown in sorted(template_variables(body) - KNOWN_VARIABLES):
         problems.append(
             Problem(body_path, f"uses unknown variable {unknown!r} (known: {', '.join(sorted(KNOWN_VARIABLES))})")

@@ -65,6 +65,8 @@ class ErrorFormat:
     code: Pointers = None
     schema: Any = None
     template: Any = None
+    codes: dict[str, str] = attrs.field(factory=dict)
+    """HTTP status (as a string) -> the provider's own error code, for the sandbox's answers."""
 
 
 @attrs.frozen
@@ -105,7 +107,18 @@ class ProviderSpec:
     status_template: Any = None
     polling: PollingHints = attrs.field(factory=PollingHints)
     result_url_ttl_s: float | None = None
+    cancellable_states: list[JobState] = attrs.field(factory=list)
+    """Engine states in which the provider accepts a cancel; empty: every state that is not terminal."""
+    cancel_template: Any = None
+    """The sandbox's answer to a successful cancel, when the provider does not answer with a status document."""
+    unknown_task_status: str | None = None
+    """The status a status request for an unknown job id answers with (HTTP 200), when not a 404."""
     source_file: str = ""
+
+    def can_cancel_in(self, state: JobState) -> bool:
+        if state.terminal:
+            return False
+        return not self.cancellable_states or state in self.cancellable_states
 
     def engine_state(self, provider_status: object) -> JobState:
         if isinstance(provider_status, str) and provider_status in self.statuses:
@@ -118,6 +131,30 @@ class ProviderSpec:
             if mapped is state:
                 return provider_status
         return state.value
+
+
+@attrs.frozen
+class ResponseOverrides:
+    """Where one model's status responses differ from its provider's."""
+
+    description: str | None = None
+    statuses: dict[str, JobState] = attrs.field(factory=dict)
+    result: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not self.statuses and not self.result
+
+    def applied_to(self, provider: ProviderSpec) -> ProviderSpec:
+        """The provider as this model sees it: the model's statuses and result locations win."""
+        if self.empty:
+            return provider
+        result = provider.result
+        located = {k: v for k, v in self.result.items() if k != "metadata"}
+        result = attrs.evolve(
+            result, **located, metadata={**result.metadata, **self.result.get("metadata", {})}
+        )
+        return attrs.evolve(provider, statuses={**provider.statuses, **self.statuses}, result=result)
 
 
 @attrs.frozen
@@ -143,6 +180,7 @@ class ModelDocument:
     submit: SubmitOverrides = attrs.field(factory=SubmitOverrides)
     polling: PollingHints = attrs.field(factory=PollingHints)
     examples: list[Example] = attrs.field(factory=list)
+    response_overrides: ResponseOverrides = attrs.field(factory=ResponseOverrides)
     source_file: str = ""
 
 
@@ -151,12 +189,20 @@ class ModelSpec:
     """A model joined with its provider: everything the engine needs to run it.
 
     Compiled validators are cached on the instance: a schema is compiled once
-    per model, not once per request.
+    per model, not once per request. ``provider`` is the provider as this model
+    sees it: the model's ``response_overrides`` (extra statuses, other result
+    locations) are applied to it here, once, so the engine and the sandbox read
+    one provider and never ask which model they are looking at.
     """
 
     document: ModelDocument
     provider: ProviderSpec
     _cache: dict[str, Any] = attrs.field(factory=dict, repr=False, alias="_cache")
+
+    def __attrs_post_init__(self) -> None:
+        effective = self.document.response_overrides.applied_to(self.provider)
+        if effective is not self.provider:
+            object.__setattr__(self, "provider", effective)
 
     @property
     def validator(self) -> jsonschema.Draft202012Validator:

@@ -19,7 +19,7 @@ from wan_engine.request_body import extract_parameters, variable_pointers
 from wan_engine.sandbox.backend import Backend
 from wan_engine.sandbox.faults import FaultKind, Fired
 from wan_engine.sandbox.jobs import Job
-from wan_engine.sandbox.responses import drop, truncated_json
+from wan_engine.sandbox.responses import cancel_document, drop, truncated_json, unknown_task_document
 from wan_engine.spec_model import Endpoint, ModelSpec, ProviderSpec
 
 ID = "{id}"
@@ -158,6 +158,9 @@ class ProviderApi:
         if problem:
             return self._error(request, 401, problem)
         if job is None:
+            job_id = self._job_id(request, self.provider.status)
+            if self.provider.unknown_task_status is not None and job_id:
+                return self._answer(request, unknown_task_document(self.provider, job_id), fired)
             return self._error(request, 404, "Generation not found")
         return self._answer(request, self.backend.status_document(request, job), fired)
 
@@ -173,7 +176,12 @@ class ProviderApi:
         if job is None:
             return self._error(request, 404, "Generation not found")
         state = job.state_at(self.backend.now())
-        if state.terminal:
-            return self._error(request, 409, f"Generation is already {self.provider.canonical_status(state)}")
+        if not self.provider.can_cancel_in(state):
+            return self._error(
+                request, 409, f"Generation is {self.provider.canonical_status(state)} and cannot be cancelled"
+            )
         job.cancelled_at = self.backend.now()
+        if self.provider.cancel_template is not None:
+            request_id = self.backend.request_id(request, self.provider)
+            return self._answer(request, cancel_document(self.provider, job.id, request_id), fired)
         return self._answer(request, self.backend.status_document(request, job), fired)

@@ -59,7 +59,7 @@ def _fill(template: Any, values: dict[str, str], status: int) -> Any:
 
 def error_document(provider: ProviderSpec, status: int, message: str, *, path: str, request_id: str) -> Any:
     errors = provider.errors
-    code = error_code(status)
+    code = errors.codes.get(str(status)) or error_code(status)
     if errors.template is None:
         document: dict[str, Any] = {}
         for pointers, value in ((errors.message, message), (errors.code, code)):
@@ -111,6 +111,20 @@ def status_document(job: Job, state: JobState, media_url: str, media_size: int) 
             if location:
                 json_pointer.assign(document, location, text)
     return document
+
+
+def unknown_task_document(provider: ProviderSpec, job_id: str) -> Any:
+    """What a provider that answers unknown ids with a status (not a 404) says about one."""
+    template = copy.deepcopy(provider.status_template)
+    document: dict[str, Any] = template if isinstance(template, dict) else {}
+    json_pointer.assign(document, provider.id_pointer, job_id)
+    json_pointer.assign(document, provider.status_pointer, provider.unknown_task_status)
+    return document
+
+
+def cancel_document(provider: ProviderSpec, job_id: str, request_id: str) -> Any:
+    """The spec's cancel answer, for providers whose cancel does not answer with a status document."""
+    return _fill(provider.cancel_template, {"id": job_id, "request_id": request_id}, 200)
 
 
 def retry_after(rule: FaultRule, wall_now: float) -> str:

@@ -15,6 +15,7 @@ followed) is still inside the root before anything is created.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import string
@@ -100,6 +101,11 @@ def resolve_under(root: Path, relative: PurePosixPath, *, create_dirs: bool = Tr
     current = real_root
     for part in relative.parts[:-1]:
         current = current / part
+        if create_dirs and not current.is_symlink() and not current.exists():
+            # Concurrent deliveries create the same date folder: losing that race is fine, and the
+            # folder (whoever made it) is then checked like any existing one below.
+            with contextlib.suppress(FileExistsError):
+                current.mkdir()
         if current.is_symlink() or current.exists():
             target = current.resolve(strict=True)
             if not _inside(target, real_root):
@@ -107,8 +113,6 @@ def resolve_under(root: Path, relative: PurePosixPath, *, create_dirs: bool = Tr
             if not target.is_dir():
                 raise PathTemplateError(f"{current} exists and is not a folder")
             current = target
-        elif create_dirs:
-            current.mkdir()
         else:
             raise PathTemplateError(f"folder {current} does not exist")
     final = current / relative.parts[-1]
