@@ -18,7 +18,7 @@ import attrs
 
 from wan_engine import plugins
 from wan_engine.errors import DuplicateSpecError, Problem, SpecError, UnknownModelError, WanEngineError
-from wan_engine.spec_checks import model_problems, template_problems
+from wan_engine.spec_checks import model_problems, provider_problems
 from wan_engine.spec_files import bundled_specs_dir, load_file
 from wan_engine.spec_model import ModelDocument, ModelSpec, ProviderSpec
 
@@ -95,7 +95,9 @@ class SpecRegistry:
             except SpecError as exc:
                 errors.append(exc)
                 continue
-            if isinstance(loaded, ProviderSpec) and (malformed := template_problems(loaded.submit.body)):
+            if isinstance(loaded, ProviderSpec) and (malformed := provider_problems(loaded)):
+                # Reported once, against the provider's file; it is still registered so that its
+                # models do not each fail again with "no provider".
                 errors.append(SpecError(str(path), malformed))
             table: dict[str, Any] = providers if isinstance(loaded, ProviderSpec) else documents
             if loaded.id in table:
