@@ -15,7 +15,7 @@ import json
 import os
 import random
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -76,7 +76,10 @@ class Transport:
         timeouts: Timeouts | None = None,
         rng: random.Random | None = None,
         connection_limit: int = 100,
+        connector_factory: Callable[[], aiohttp.BaseConnector] | None = None,
     ) -> None:
+        """``connector_factory`` chooses how connections are made (the replay harness passes one
+        that cannot connect at all); by default, keep-alive TCP with ``connection_limit``."""
         self._session = session
         self._owns_session = session is None
         self.base_urls = dict(base_urls or {})
@@ -85,7 +88,7 @@ class Transport:
         self.retry = retry or RetryPolicy()
         self.timeouts = timeouts or Timeouts()
         self._rng = rng or random.Random()
-        self._connection_limit = connection_limit
+        self._connector_factory = connector_factory or (lambda: aiohttp.TCPConnector(limit=connection_limit))
         self.requests_sent = 0
 
     @property
@@ -95,7 +98,7 @@ class Transport:
                 timeout=aiohttp.ClientTimeout(
                     total=None, sock_connect=self.timeouts.connect_s, sock_read=self.timeouts.read_s
                 ),
-                connector=aiohttp.TCPConnector(limit=self._connection_limit),
+                connector=self._connector_factory(),
             )
         return self._session
 

@@ -1,9 +1,6 @@
 """A Transport for the harness: the session's connector is chosen, and a replay miss is a typed error.
 
-The engine's Transport makes its own aiohttp session; the harness needs two
-variations, so it subclasses rather than edits it:
-
-- the connector comes from a factory: replay uses a bare ``BaseConnector``
+- the connector comes from a factory (``Transport(connector_factory=...)``): replay uses a bare ``BaseConnector``
   that cannot open any connection at all (so a replay that slipped past vcrpy
   fails instead of reaching a network), and test fixtures use a TCP connector
   that keeps no idle connections, so an engine can be closed from any loop;
@@ -46,20 +43,8 @@ class HarnessTransport(Transport):
         cassette: str | None = None,
         **options: Any,
     ) -> None:
-        super().__init__(**options)
-        self._connector_factory = connector_factory
+        super().__init__(connector_factory=connector_factory, **options)
         self.cassette = cassette
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(
-                    total=None, sock_connect=self.timeouts.connect_s, sock_read=self.timeouts.read_s
-                ),
-                connector=self._connector_factory(),
-            )
-        return self._session
 
     async def _exchange(
         self, provider: ProviderSpec, endpoint: Endpoint, job_id: str | None, body: Any = None
