@@ -137,3 +137,40 @@ def test_a_journaled_generation_shows_in_jobs_and_status_after_it_ends(tmp_path:
     status = wan_engine("status", job["key"], "--journal", str(journal), "--json")
     assert status.returncode == 0, status.stderr
     assert str(video) in status.stdout
+
+
+def test_a_real_run_is_journaled_by_default_and_ctrl_c_leaves_it_resumable(tmp_path: Path) -> None:
+    """Against an API at --base-url (a sandbox in a thread here): journaled without asking, and an
+    interrupt says how to pick the job up, which ``wan-engine resume`` then does."""
+    import signal
+    import time
+
+    from wan_engine.registry import SpecRegistry
+    from wan_engine.sandbox import SandboxConfig, running_in_thread
+
+    journal = tmp_path / "journal.sqlite3"
+    env = {"AIMLAPI_KEY": "k", "WAN_ENGINE_JOURNAL": str(journal)}
+    with running_in_thread(SpecRegistry.discover(), SandboxConfig(duration_s=4.0)) as sandbox:
+        executable = Path(sys.executable).with_name("wan-engine")
+        process = subprocess.Popen(
+            [str(executable), "generate", MODEL, "--prompt", "x", "--base-url", sandbox.base_url("aimlapi"),
+             "--strategy", "exponential", "--out", str(tmp_path / "videos")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, **env},
+        )
+        deadline = time.monotonic() + 30
+        while sandbox.submission_count == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+        assert process.returncode == 130, err
+        assert "keeps running" in out + err and "wan-engine resume" in out + err
+        [job_id] = list(sandbox.jobs)
+        listed = wan_engine("jobs", "--json", env=env)
+        [record] = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert record["provider_id"] == job_id
+        resumed = wan_engine("resume", "--base-url", f"aimlapi={sandbox.base_url('aimlapi')}", env=env)
+        assert resumed.returncode == 0, resumed.stderr
+        assert sandbox.submission_count == 1
+    assert len(list((tmp_path / "videos").rglob("*.mp4"))) == 1

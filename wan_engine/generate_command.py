@@ -221,35 +221,19 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         view = choose_view(spec.id, as_json=values["as_json"])
 
         async def main() -> Delivered:
-            if values["sandbox"]:
-                # The spec's hints describe the real API's minutes; a sandbox job takes seconds, so poll to match.
-                duration = values["sandbox_duration"]
-                strategy = values["strategy"] or FixedInterval(max(0.2, duration / 10))
-                async with _sandboxed(registry, duration) as (base_urls, env):
-                    return await _generate(
-                        registry,
-                        spec,
-                        params,
-                        configs=configs,
-                        journal=journal,
-                        base_urls=base_urls,
-                        env=env,
-                        strategy=strategy,
-                        deadline=values["deadline"],
-                        view=view,
-                    )
-            return await _generate(
-                registry,
-                spec,
-                params,
-                configs=configs,
-                journal=journal,
-                base_urls=_base_urls(values["base_url"], spec),
-                env=os.environ,
-                strategy=values["strategy"] or "adaptive",
-                deadline=values["deadline"],
-                view=view,
-            )
+            async with contextlib.AsyncExitStack() as stack:
+                base_urls: Mapping[str, str] = _base_urls(values["base_url"], spec)
+                env: Mapping[str, str] = os.environ
+                strategy: PollingStrategy | str = values["strategy"] or "adaptive"
+                if values["sandbox"]:
+                    duration = values["sandbox_duration"]
+                    base_urls, env = await stack.enter_async_context(_sandboxed(registry, duration))
+                    # The spec's hints describe the real API's minutes; a sandbox job takes seconds.
+                    strategy = values["strategy"] or FixedInterval(max(0.2, duration / 10))
+                return await _generate(
+                    registry, spec, params, configs=configs, journal=journal, base_urls=base_urls, env=env,
+                    strategy=strategy, deadline=values["deadline"], view=view,
+                )  # fmt: skip
 
         try:
             delivered = asyncio.run(main())
