@@ -199,3 +199,21 @@ async def test_the_async_header_is_required(registry: SpecRegistry) -> None:
             document = await response.json()
         assert document["code"] == "InvalidParameter" and "X-DashScope-Async" in document["message"]
         assert sandbox.submission_count == 0
+
+
+async def test_a_cancel_refused_for_now_is_retried_and_one_that_keeps_failing_is_a_typed_error(
+    registry: SpecRegistry,
+) -> None:
+    from wan_engine.errors import ServerError
+    from wan_engine.transport import RetryPolicy
+
+    async with dashscope(registry, "cancel:rate_limit:times=1:retry_after=2", duration_s=600) as (engine, _sb, clock):
+        job = await engine.submit(R2V, PARAMS)
+        assert await job.cancel() is True
+        assert job.state is JobState.CANCELLED and 2 in clock.sleeps
+    async with dashscope(registry, "cancel:server_error:status=500", duration_s=600) as (engine, _sb, _clock):
+        engine.transport.retry = RetryPolicy(attempts=2)
+        job = await engine.submit(R2V, PARAMS)
+        with pytest.raises(ServerError) as caught:
+            await job.cancel()
+        assert caught.value.job_id == job.id
