@@ -90,10 +90,8 @@ async def test_a_failed_job_and_a_rejection_replay_as_errors(registry: SpecRegis
             await engine.run(MODEL, prompt="x")
     assert failed.value.code == "ContentModeration"
     async with replay_engine(FOLDER / "rejected-invalid-params.yaml", registry) as engine:
-        from wan_engine.cassettes.session import submit_unvalidated
-
         with pytest.raises(RequestRejectedError) as rejected:
-            await submit_unvalidated(engine, engine.spec(MODEL), {"prompt": "x", "aspect_ratio": "21:9"})
+            await engine.submit(MODEL, {"prompt": "x", "aspect_ratio": "21:9"}, validate=False)
     assert rejected.value.status == 400 and "Body validation error" in str(rejected.value)
 
 

@@ -107,6 +107,7 @@ class Engine:
         /,
         *,
         deliver_to: Sequence[SinkConfig] = (),
+        validate: bool = True,
         **kwargs: Any,
     ) -> Job:
         """Validate, then create the job; returns as soon as the provider has given an id.
@@ -115,9 +116,12 @@ class Engine:
         for when a submit may be re-sent (only when no job can have been created).
         With a journal, the intent (and the sinks in ``deliver_to``) is journaled
         before the request and the id before this returns; see journal/submit_log.py.
+        ``validate=False`` sends the parameters exactly as given (no check, no defaults):
+        only for recording what a provider does with a request it should reject.
         """
         spec = self.spec(model)
-        filled = prepare(spec, {**(params or {}), **kwargs})
+        given = {**(params or {}), **kwargs}
+        filled = prepare(spec, given) if validate else given
         body = build_body(spec, filled)
         log = SubmitLog.begin(self, spec, filled, deliver_to)  # journal hook: write-ahead intent
         try:

@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 import attrs
 
-from wan_engine import json_pointer
 from wan_engine.engine import Engine
 from wan_engine.errors import (
     ApiError,
@@ -21,13 +20,10 @@ from wan_engine.errors import (
     JobFailedError,
     ParameterValidationError,
     RateLimitedError,
-    SubmitOutcomeUnknownError,
     WanEngineError,
 )
 from wan_engine.events import Event, StatusChanged
 from wan_engine.job import Job
-from wan_engine.params import build_body
-from wan_engine.spec_model import ModelSpec
 from wan_engine.strategies import PollingStrategy
 
 OutcomeKind = Literal["succeeded", "failed", "cancelled", "rejected", "error"]
@@ -74,21 +70,6 @@ class SessionOutcome:
         return cls(**values)
 
 
-async def submit_unvalidated(engine: Engine, spec: ModelSpec, params: Mapping[str, Any]) -> Job:
-    """Send the parameters exactly as given (no schema check, no defaults): for recording rejections."""
-    body = build_body(spec, dict(params))
-    response = await engine.transport.submit(spec, body)
-    job_id = json_pointer.resolve(response.document, spec.provider.id_pointer)
-    if not isinstance(job_id, (str, int)) or job_id == "":
-        raise SubmitOutcomeUnknownError(
-            spec.id, f"the response has no job id at {spec.provider.id_pointer}", status=response.status
-        )
-    job = engine.job(spec.id, str(job_id), submitted_at=engine.clock.now())
-    if json_pointer.resolve(response.document, spec.provider.status_pointer) is not None:
-        job.observe(response.document, dict(response.headers))
-    return job
-
-
 async def run_session(
     engine: Engine,
     model: str,
@@ -104,7 +85,6 @@ async def run_session(
     replay mismatches propagate; everything the provider answered becomes an
     outcome.
     """
-    spec = engine.spec(model)
     statuses: list[str] = []
     job: Job | None = None
 
@@ -113,7 +93,7 @@ async def run_session(
             statuses.append(str(event.provider_status))
 
     try:
-        job = await engine.submit(model, params) if validate else await submit_unvalidated(engine, spec, params)
+        job = await engine.submit(model, params, validate=validate)
         job.on(seen)
         result = await job.wait(strategy=strategy, deadline=deadline)
         return SessionOutcome("succeeded", job.id, result.video_url, tuple(statuses), job.polls)
