@@ -174,3 +174,31 @@ def test_a_real_run_is_journaled_by_default_and_ctrl_c_leaves_it_resumable(tmp_p
         assert resumed.returncode == 0, resumed.stderr
         assert sandbox.submission_count == 1
     assert len(list((tmp_path / "videos").rglob("*.mp4"))) == 1
+
+
+def test_on_a_terminal_a_live_display_shows_state_time_and_download(tmp_path: Path) -> None:
+    import pty
+
+    primary, secondary = pty.openpty()
+    executable = Path(sys.executable).with_name("wan-engine")
+    process = subprocess.Popen(
+        [str(executable), "generate", MODEL, "--prompt", "x", "--sandbox", "--sandbox-duration", "1",
+         "--out", str(tmp_path)],
+        stdin=secondary, stdout=secondary, stderr=secondary, env={**os.environ, "COLUMNS": "200"},
+    )
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal closed: the command has exited
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    assert process.wait(timeout=60) == 0
+    screen = b"".join(chunks).decode(errors="replace")
+    assert "running" in screen and "succeeded" in screen
+    assert "elapsed" in screen and "expected remaining" in screen and "download 0.1 MiB / 0.1 MiB" in screen
+    assert "sha256" in screen

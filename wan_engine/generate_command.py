@@ -218,7 +218,9 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
             sys.exit(EXIT_ERROR)
         configs = sink_configs(values["out"], values["s3"], values["s3_endpoint"], values["webhook"])
         journal = _journal_for(values)
-        view = choose_view(spec.id, as_json=values["as_json"])
+        view = choose_view(
+            spec.id, as_json=values["as_json"], expected_s=values["sandbox_duration"] if values["sandbox"] else None
+        )
 
         async def main() -> Delivered:
             async with contextlib.AsyncExitStack() as stack:

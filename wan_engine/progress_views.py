@@ -44,11 +44,12 @@ class _Speed:
         self.started: float | None = None
 
     def rate(self, done: int) -> float:
+        """Bytes per second so far; 0 until there is enough of a transfer to measure."""
         now = time.monotonic()
         if self.started is None:
             self.started = now
         elapsed = now - self.started
-        return done / elapsed if elapsed > 0 else 0.0
+        return done / elapsed if elapsed > 0.2 else 0.0
 
 
 class JsonView:
@@ -120,9 +121,10 @@ class PlainView:
 class LiveView:
     """A live terminal display: state, elapsed and expected remaining time, download bytes and speed."""
 
-    def __init__(self, model: str, console: Console | None = None) -> None:
+    def __init__(self, model: str, console: Console | None = None, expected_s: float | None = None) -> None:
         self.console = console or Console(stderr=False)
         self.model = model
+        self.expected_override = expected_s
         self.job_id = "…"
         self.state = "submitting"
         self.elapsed = 0.0
@@ -146,7 +148,8 @@ class LiveView:
         if self.download is not None:
             done, total, rate = self.download
             of = f" / {_mib(total)}" if total else ""
-            text.append(f"\ndownload {_mib(done)}{of}  {_mib(rate)}/s")
+            speed = f"  {_mib(rate)}/s" if rate else ""
+            text.append(f"\ndownload {_mib(done)}{of}{speed}")
         return text
 
     def _refresh(self) -> None:
@@ -158,7 +161,8 @@ class LiveView:
         elif isinstance(event, StatusChanged):
             self.state = event.state.value
         elif isinstance(event, Progress):
-            self.elapsed, self.expected, self.polls = event.elapsed_s, event.expected_total_s, event.polls
+            self.elapsed, self.polls = event.elapsed_s, event.polls
+            self.expected = self.expected_override or event.expected_total_s
         elif isinstance(event, Failed):
             self.state = f"failed: {event.error}"
         self._refresh()
@@ -174,9 +178,12 @@ class LiveView:
         self._live.stop()
 
 
-def choose_view(model: str, *, as_json: bool, out: TextIO = sys.stdout) -> ProgressView:
+def choose_view(
+    model: str, *, as_json: bool, out: TextIO = sys.stdout, expected_s: float | None = None
+) -> ProgressView:
+    """``expected_s`` overrides the spec's typical duration on screen (a sandbox job takes seconds)."""
     if as_json:
         return JsonView(out)
     if out.isatty():
-        return LiveView(model)
+        return LiveView(model, expected_s=expected_s)
     return PlainView(out)
