@@ -10,6 +10,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
+from local_server import serving
 
 from wan_engine.cassettes import read_cassette, record_session, replay_session
 from wan_engine.cassettes.scrubbing import Scrubber, scrub_url_query
@@ -68,15 +69,8 @@ async def echoing_api() -> AsyncIterator[str]:
     app.router.add_post("/v2/video/generations", submit)
     app.router.add_get("/v2/video/generations", status)
     app.router.add_get("/media.mp4", media)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with serving(app) as base:
+        yield base
 
 
 async def test_a_server_echoing_the_key_everywhere_leaks_nothing(

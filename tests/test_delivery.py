@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 import pytest
 from aiohttp import web
+from local_server import serving
 from seaweed import BUCKET, keys_under, pending_uploads_under, s3_client, seaweed, unique_prefix
 from standardwebhooks import Webhook
 from wan_engine_s3.seaweed import SeaweedFS
@@ -61,13 +62,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     rx = Receiver()
     app = web.Application()
     app.router.add_post("/hook", rx.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    rx.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hook"  # type: ignore[union-attr]
-    yield rx
-    await runner.cleanup()
+    async with serving(app) as base:
+        rx.url = base + "/hook"
+        yield rx
 
 
 @contextlib.asynccontextmanager

@@ -16,6 +16,7 @@ import aiohttp
 import attrs
 import pytest
 from aiohttp import web
+from local_server import serving
 
 from wan_engine.clock import VirtualClock
 from wan_engine.download import (
@@ -91,14 +92,9 @@ async def server() -> AsyncIterator[MediaServer]:
     media = MediaServer()
     app = web.Application()
     app.router.add_get("/video.mp4", media.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    media.url = f"http://127.0.0.1:{port}/video.mp4?signature=secret-token"
-    yield media
-    await runner.cleanup()
+    async with serving(app) as base:
+        media.url = f"{base}/video.mp4?signature=secret-token"
+        yield media
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 from click.testing import CliRunner
 from engine_support import KEY, MODEL, VIDEO_PARAMS, sandbox_engine
+from local_server import serving
 
 from wan_engine.engine import Engine
 from wan_engine.errors import AuthenticationError, SubmitOutcomeUnknownError
@@ -193,12 +194,8 @@ async def receiver() -> AsyncIterator[tuple[str, list[dict[str, object]]]]:
 
     app = web.Application()
     app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{runner.addresses[0][1]}/hook", received
-    await runner.cleanup()
+    async with serving(app) as base:
+        yield f"{base}/hook", received
 
 
 async def test_a_notice_left_alone_is_sent_without_downloading_again(

@@ -14,6 +14,7 @@ import aiohttp
 import attrs
 import pytest
 from aiohttp import web
+from local_server import serving
 from standardwebhooks import Webhook
 from standardwebhooks.exceptions import WebhookVerificationError
 
@@ -61,13 +62,9 @@ async def receiver() -> AsyncIterator[Receiver]:
     rx = Receiver()
     app = web.Application()
     app.router.add_post("/hooks", rx.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    rx.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}/hooks"  # type: ignore[union-attr]
-    yield rx
-    await runner.cleanup()
+    async with serving(app) as base:
+        rx.url = base + "/hooks"
+        yield rx
 
 
 @pytest.fixture
