@@ -206,3 +206,23 @@ async def test_a_connect_timeout_is_a_submit_that_never_left_and_is_retried(regi
         finally:
             for filler in fillers:
                 filler.close()
+
+
+async def test_no_log_record_shows_the_key_even_at_debug_level(
+    registry: SpecRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retries, errors and warnings are logged; the key, read from the environment, never is."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    faults = ["status:rate_limit:times=1:retry_after=2", "status:server_error:times=1", "status:malformed_json:times=1"]
+    async with sandbox_engine(registry, faults, duration_s=60) as (engine, _sandbox, _clock):
+        await (await engine.submit(MODEL, VIDEO_PARAMS)).wait(strategy=FixedInterval(10))
+    async with sandbox_engine(registry) as (_engine, sandbox, clock):
+        wrong = Engine(registry, base_urls=sandbox.base_urls(), env={"AIMLAPI_KEY": KEY + "-wrong"}, clock=clock)
+        async with wrong:
+            with pytest.raises(Exception):  # noqa: B017 - any error: only its logging matters here
+                await wrong.submit(MODEL, VIDEO_PARAMS)
+    assert caplog.records, "the run should have logged something at debug level"
+    for record in caplog.records:
+        assert KEY not in record.getMessage() and KEY not in str(record.args)

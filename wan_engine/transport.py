@@ -12,6 +12,7 @@ network errors with jittered backoff, honouring Retry-After up to a ceiling.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import uuid
@@ -37,6 +38,8 @@ from wan_engine.errors import (
 )
 from wan_engine.retry_after import parse_retry_after
 from wan_engine.spec_model import Endpoint, ModelSpec, ProviderSpec
+
+log = logging.getLogger("wan_engine.transport")
 
 
 @attrs.frozen
@@ -156,6 +159,11 @@ class Transport:
         base = min(self.retry.max_delay_s, self.retry.base_delay_s * 2 ** (attempt - 1))
         return float(base * (1 + self.retry.jitter * (2 * self._rng.random() - 1)))
 
+    async def _pause(self, why: str, attempt: int, retry_after: float | None) -> None:
+        delay = self._backoff(attempt, retry_after)
+        log.info("%s; retry %d in %.1f s", why, attempt, delay)
+        await self.clock.sleep(delay)
+
     # -- one exchange ------------------------------------------------------------------
 
     async def _exchange(
@@ -172,6 +180,8 @@ class Transport:
             headers=headers,
         ) as response:
             raw = await response.read()
+            # Method, path and status only: headers (the key) and bodies are never logged.
+            log.debug("%s %s -> %s", endpoint.method, response.url.path, response.status)
             try:
                 document = json.loads(raw) if raw else None
             except (json.JSONDecodeError, UnicodeDecodeError):
@@ -193,7 +203,7 @@ class Transport:
                 if attempt >= self.retry.submit_attempts:
                     reason = exc.os_error if isinstance(exc, aiohttp.ClientConnectorError) else "connect timeout"
                     raise NetworkError(f"cannot connect to {provider.title}: {reason}") from None
-                await self.clock.sleep(self._backoff(attempt, None))
+                await self._pause(f"submit {spec.id}: no connection", attempt, None)
                 continue
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise SubmitOutcomeUnknownError(spec.id, f"{type(exc).__name__} after the request was sent") from None
@@ -204,7 +214,7 @@ class Transport:
                 retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
                 if retry_after is None:
                     retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock.wall())
-                await self.clock.sleep(self._backoff(attempt, retry_after))
+                await self._pause(f"submit {spec.id}: HTTP {response.status}, no job created", attempt, retry_after)
                 continue
             if response.status >= 500:
                 raise SubmitOutcomeUnknownError(spec.id, f"HTTP {response.status}", status=response.status)
@@ -241,7 +251,7 @@ class Transport:
                         retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock.wall())
             if attempt >= self.retry.attempts:
                 raise error
-            await self.clock.sleep(self._backoff(attempt, retry_after))
+            await self._pause(str(error), attempt, retry_after)
 
     async def status(self, spec: ModelSpec, job_id: str) -> Response:
         return await self.read(spec, spec.provider.status, job_id, f"status of job {job_id}")
