@@ -170,7 +170,9 @@ def test_a_real_run_is_journaled_by_default_and_ctrl_c_leaves_it_resumable(tmp_p
         listed = wan_engine("jobs", "--json", env=env)
         [record] = [json.loads(line) for line in listed.stdout.splitlines()]
         assert record["provider_id"] == job_id
-        resumed = wan_engine("resume", "--base-url", f"aimlapi={sandbox.base_url('aimlapi')}", env=env)
+        resumed = wan_engine(
+            "resume", "--base-url", f"aimlapi={sandbox.base_url('aimlapi')}", "--strategy", "exponential", env=env
+        )
         assert resumed.returncode == 0, resumed.stderr
         assert sandbox.submission_count == 1
     assert len(list((tmp_path / "videos").rglob("*.mp4"))) == 1

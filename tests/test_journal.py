@@ -275,3 +275,20 @@ def test_resume_command_finishes_jobs_left_by_a_dead_process(registry: SpecRegis
         assert [j["after"] for j in report["jobs"]] == ["delivered"]
         assert sandbox.submission_count == 1
     assert os.listdir(tmp_path / "a")
+
+
+async def test_a_resumed_job_is_polled_by_its_age_since_the_original_submit(
+    registry: SpecRegistry, tmp_path: Path
+) -> None:
+    """Adaptive polling after a restart: a job submitted 500 s ago is near its typical 522 s, so it is
+    polled densely at once, not treated as brand new (which would mean waiting ~174 s first)."""
+    journal = SqliteJournal(tmp_path / "j.sqlite3")
+    async with sandbox_engine(registry, duration_s=530) as (engine, _sandbox, clock):
+        engine.journal = journal
+        job = await engine.submit(MODEL, VIDEO_PARAMS)
+        journal.release(job.journal_key or "", engine.owner)  # as if this process had died
+        clock.advance(500)
+        clock.sleeps.clear()
+        report = await engine.resume(strategy="adaptive")
+    assert [o.after for o in report.jobs] == ["succeeded"]
+    assert clock.sleeps and max(clock.sleeps) < 20, clock.sleeps

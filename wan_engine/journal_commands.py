@@ -179,10 +179,18 @@ def _parse_base_urls(values: tuple[str, ...]) -> dict[str, str]:
     "--base-url", "base_urls", multiple=True, metavar="PROVIDER=URL", help="Use URL for PROVIDER (e.g. a sandbox)."
 )
 @click.option("--deadline", type=float, default=None, help="Stop polling a job after this many s (it stays resumable).")
+@click.option(
+    "--strategy", default="adaptive", show_default=True, help="Polling strategy plugin: fixed, exponential, adaptive."
+)
 @click.option("--json", "as_json", is_flag=True, help="The resume report as JSON.")
 @click.pass_context
 def resume(
-    ctx: click.Context, journal_file: str | None, base_urls: tuple[str, ...], deadline: float | None, as_json: bool
+    ctx: click.Context,
+    journal_file: str | None,
+    base_urls: tuple[str, ...],
+    deadline: float | None,
+    strategy: str,
+    as_json: bool,
 ) -> None:
     """Finish every unfinished job: poll running ones, deliver undelivered results. Never re-submits."""
     from wan_engine.engine import Engine
@@ -193,7 +201,7 @@ def resume(
 
     async def run() -> Any:
         async with Engine(registry, base_urls=_parse_base_urls(base_urls), journal=journal) as engine:
-            return await engine.resume(deadline=deadline)
+            return await engine.resume(deadline=deadline, strategy=strategy)
 
     try:
         report = asyncio.run(run())

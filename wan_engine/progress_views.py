@@ -55,8 +55,8 @@ class _Speed:
 class JsonView:
     """One JSON object per line and per event, for scripts."""
 
-    def __init__(self, out: TextIO = sys.stdout) -> None:
-        self.out = out
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout  # looked up now, not at import: callers may have redirected it
         self._last_download = -1
 
     def _write(self, obj: dict[str, Any]) -> None:
@@ -92,8 +92,8 @@ class JsonView:
 class PlainView:
     """A line per meaningful event, for logs and pipes (no progress spam)."""
 
-    def __init__(self, out: TextIO = sys.stdout) -> None:
-        self.out = out
+    def __init__(self, out: TextIO | None = None) -> None:
+        self.out = out or sys.stdout  # looked up now, not at import: callers may have redirected it
 
     def _line(self, text: str) -> None:
         _write_line(self.out, text)
@@ -179,9 +179,10 @@ class LiveView:
 
 
 def choose_view(
-    model: str, *, as_json: bool, out: TextIO = sys.stdout, expected_s: float | None = None
+    model: str, *, as_json: bool, out: TextIO | None = None, expected_s: float | None = None
 ) -> ProgressView:
     """``expected_s`` overrides the spec's typical duration on screen (a sandbox job takes seconds)."""
+    out = out or sys.stdout
     if as_json:
         return JsonView(out)
     if out.isatty():

@@ -130,7 +130,10 @@ async def _work(
         record.state.on_provider or (record.state is JournalState.SUCCEEDED and record.result is None)
     ):
         if job is None:
-            job = engine.job(record.model, record.provider_id)
+            # Elapsed time counts from the original submit (journaled in wall time), so a strategy
+            # that polls by the job's age (adaptive) picks up where it was, not from zero.
+            age_s = max(0.0, (engine.clock.wall() - record.created_at).total_seconds())
+            job = engine.job(record.model, record.provider_id, submitted_at=engine.clock.now() - age_s)
             attach(job, journal, record.key)
         try:
             await job.wait(strategy=strategy, deadline=deadline)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 import click
@@ -10,11 +11,18 @@ import click
 from wan_engine.spec_model import ModelSpec
 
 
-def option_name(parameter: str, schema: dict[str, Any]) -> str:
-    """``image_urls`` -> ``--image-url`` (repeatable options read best in the singular)."""
+def option_name(parameter: str, schema: dict[str, Any], taken: Collection[str] = ()) -> str:
+    """``image_urls`` -> ``--image-url`` (repeatable options read best in the singular),
+    unless the model also has a parameter of that singular name (``taken``): then ``--image-urls``."""
     name = parameter.replace("_", "-")
-    if schema.get("type") == "array" and name.endswith("s") and not name.endswith("ss"):
-        name = name[:-1]
+    singular = name[:-1]
+    if (
+        schema.get("type") == "array"
+        and name.endswith("s")
+        and not name.endswith("ss")
+        and singular.replace("-", "_") not in taken
+    ):
+        name = singular
     return f"--{name}"
 
 
@@ -77,7 +85,7 @@ def parameter_options(spec: ModelSpec) -> list[click.Option]:
     for name, raw in spec.parameters.get("properties", {}).items():
         schema = raw if isinstance(raw, dict) else {}
         help_text = _describe(schema) + (" (required)" if name in required else "")
-        flag = option_name(name, schema)
+        flag = option_name(name, schema, taken=spec.parameters.get("properties", {}).keys())
         if schema.get("type") == "boolean":
             options.append(
                 click.Option([f"{flag}/--no-{flag[2:]}", name], default=None, help=help_text)
