@@ -17,7 +17,7 @@ from wan_engine.errors import ParameterValidationError
 from wan_engine.params import prepare
 from wan_engine.request_body import extract_parameters, variable_pointers
 from wan_engine.sandbox.backend import Backend
-from wan_engine.sandbox.faults import FaultKind, Fired
+from wan_engine.sandbox.faults import FaultKind, Fired, RequestKind
 from wan_engine.sandbox.jobs import Job
 from wan_engine.sandbox.responses import cancel_document, drop, truncated_json, unknown_task_document
 from wan_engine.spec_model import Endpoint, ModelSpec, ProviderSpec
@@ -149,14 +149,20 @@ class ProviderApi:
         job = backend.book.create(spec, params, backend.duration_for(spec), fired.job_failure)
         return self._answer(request, backend.status_document(request, job), fired)
 
+    async def _job_request(
+        self, request: web.Request, kind: RequestKind, endpoint: Endpoint
+    ) -> tuple[Job | None, Fired, web.StreamResponse | None]:
+        """What status reads and cancels share: the job named, the faults that fire, the key check."""
+        job = self._job(self._job_id(request, endpoint))
+        fired, early = await self.backend.before(request, kind, job.model_id if job else None, self.provider)
+        if early is None and (problem := self._auth_problem(request)):
+            early = self._error(request, 401, problem)
+        return job, fired, early
+
     async def status(self, request: web.Request) -> web.StreamResponse:
-        job = self._job(self._job_id(request, self.provider.status))
-        fired, early = await self.backend.before(request, "status", job.model_id if job else None, self.provider)
+        job, fired, early = await self._job_request(request, "status", self.provider.status)
         if early is not None:
             return early
-        problem = self._auth_problem(request)
-        if problem:
-            return self._error(request, 401, problem)
         if job is None:
             job_id = self._job_id(request, self.provider.status)
             if self.provider.unknown_task_status is not None and job_id:
@@ -166,13 +172,9 @@ class ProviderApi:
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         assert self.provider.cancel is not None  # the route exists only when the spec has the endpoint
-        job = self._job(self._job_id(request, self.provider.cancel))
-        fired, early = await self.backend.before(request, "cancel", job.model_id if job else None, self.provider)
+        job, fired, early = await self._job_request(request, "cancel", self.provider.cancel)
         if early is not None:
             return early
-        problem = self._auth_problem(request)
-        if problem:
-            return self._error(request, 401, problem)
         if job is None:
             return self._error(request, 404, "Generation not found")
         state = job.state_at(self.backend.now())
