@@ -47,6 +47,7 @@ def test_no_job_lost_or_paid_twice_and_each_sink_served_once_after_sigkill_anywh
     assert summary["lost"] == 0
     assert summary["duplicate_submissions"] == 0
     assert summary["duplicate_deliveries"] == 0
+    assert summary["part_files_left"] == 0  # no partial file behind, even after SIGKILL mid-write
     # submit_unknown comes only from kills while a submit was in flight (intent journaled, id not yet):
     # with one submit at a time, exactly the trials killed at the two submit points before the id write.
     trials = json.loads(report.read_text())["trials"]

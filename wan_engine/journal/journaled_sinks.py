@@ -29,6 +29,7 @@ from wan_engine.journal.crash import crashpoint
 from wan_engine.journal.records import DeliveryState, SinkRecord
 from wan_engine.journal.store import JournalStore
 from wan_engine.sinks.base import DataSink, DeliverySummary, NotifySink, SinkContext, SinkWriter
+from wan_engine.sinks.file_sink import remove_stale_parts
 
 
 @attrs.frozen
@@ -154,4 +155,8 @@ async def reconcile(record: SinkRecord) -> str | None:
     if record.state is not DeliveryState.COMMITTING or not record.location or not record.sha256:
         return None
     digest = await asyncio.to_thread(_sha256_of, Path(record.location))
-    return record.location if digest == record.sha256 else None
+    if digest != record.sha256:
+        return None
+    # Adopted: the temporary files the killed delivery left next to it are orphans now.
+    await asyncio.to_thread(remove_stale_parts, Path(record.location))
+    return record.location

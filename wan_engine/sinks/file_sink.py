@@ -99,11 +99,11 @@ class FileSink:
         final = resolve_under(self.root, relative)
         if not self.overwrite and final.exists():
             raise FileExistsError(f"{final} exists (pass overwrite=True to replace it)")
-        _remove_stale_parts(final)
+        remove_stale_parts(final)
         return final
 
 
-def _remove_stale_parts(final: Path) -> None:
+def remove_stale_parts(final: Path) -> None:
     """Temporary files a killed process left for this very video: a new attempt replaces them.
 
     Only one writer works on a job at a time (the journal's lease), so any
