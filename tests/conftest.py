@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -187,3 +189,11 @@ def _network_off() -> Iterator[None]:
     finally:
         for (owner, name), original in originals.items():
             setattr(owner, name, original)
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain client session, for tests that talk to a server of their own."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+

@@ -97,12 +97,6 @@ async def server() -> AsyncIterator[MediaServer]:
         yield media
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 class Collector:
     def __init__(self) -> None:
         self.chunks: list[bytes] = []

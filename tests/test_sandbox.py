@@ -123,12 +123,6 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 StartSandbox = Callable[..., Awaitable[Sandbox]]
 
 

@@ -40,12 +40,6 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 class Harness:
     """A started sandbox with a fault plan, and the requests the tests make against it."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
@@ -31,12 +30,6 @@ def provenance(job_id: str = "job-123", model: str = "alibaba/wan-2-7-r2v") -> P
         parameters={"prompt": "a cat", "duration": 5},
         timings={"submitted_at": 1.0, "completed_at": 61.0, "waited_s": 60.0, "polls": 7},
     )
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def context(http: aiohttp.ClientSession, prov: Provenance | None = None) -> SinkContext:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,12 +21,6 @@ __all__ = ["s3_client", "seaweed"]  # fixtures, imported to be found by pytest
 MiB = 1024 * 1024
 PROVENANCE = Provenance("job-s3", "alibaba/wan-2-7-r2v", "1", "https://cdn.example/v.mp4?sig=secret", datetime(
     2026, 5, 6, tzinfo=UTC))
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 def make_sink(seaweed: SeaweedFS, prefix: str, **options: Any) -> S3Sink:

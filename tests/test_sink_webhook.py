@@ -67,12 +67,6 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield rx
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def summary() -> DeliverySummary:
     prov = Provenance("job-9", "alibaba/wan-2-7-r2v", "1", "https://cdn.example/v.mp4?sig=x", datetime.now(UTC))
     return DeliverySummary(prov, 1234, "ab" * 32, "video/mp4", {"file": "/videos/job-9.mp4", "s3": "s3://b/k.mp4"})
