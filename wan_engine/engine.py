@@ -140,7 +140,7 @@ class Engine:
         log.attach(job)  # journal hook: status events are journaled as they happen
         job._emit(Submitted(job.id, spec.id, self.clock.now()))
         if json_pointer.resolve(response.document, spec.provider.status_pointer) is not None:
-            job.observe(response.document, dict(response.headers))
+            job.observe(response.document, response.headers)
         return job
 
     def job(self, model: str, job_id: str, *, submitted_at: float | None = None) -> Job:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from wan_engine import json_pointer
@@ -47,7 +47,6 @@ class Job:
         self._callbacks: list[Callable[[Event], object]] = []
         self._waiter: asyncio.Task[Result] | None = None
         self._outcome: Result | BaseException | None = None
-        self._cancelled_locally = False
         # journal hook: the job's local key in the engine's journal (None when not journaled).
         self.journal_key: str | None = None
 
@@ -114,7 +113,7 @@ class Job:
 
     # -- observing responses -----------------------------------------------------------
 
-    def observe(self, document: Any, headers: dict[str, str] | None = None) -> JobState:
+    def observe(self, document: Any, headers: Mapping[str, str] | None = None) -> JobState:
         """Fold one status document into the job's state, emitting what changed."""
         clock = self.engine.clock
         provider = self.spec.provider
@@ -175,7 +174,7 @@ class Job:
     async def refresh(self) -> JobState:
         response = await self.engine.transport.status(self.spec, self.id)
         self.polls += 1
-        state = self.observe(response.document, dict(response.headers))
+        state = self.observe(response.document, response.headers)
         self._progress()
         return state
 
@@ -247,15 +246,14 @@ class Job:
             response = await self.engine.transport.cancel(self.spec, self.id)
             provider = self.spec.provider
             if json_pointer.resolve(response.document, provider.status_pointer) is not None:
-                self.observe(response.document, dict(response.headers))
+                self.observe(response.document, response.headers)
             elif self.state is not JobState.CANCELLED:
                 # The provider accepted the cancel but answered without a status (DashScope-style
                 # {request_id}): the accepted cancel is the news, in the provider's own word for it.
                 previous, self.state = self.state, JobState.CANCELLED
                 self.provider_status = provider.canonical_status(JobState.CANCELLED)
                 self._emit(StatusChanged(self.id, previous, self.state, self.provider_status, self.engine.clock.now()))
-        else:
-            self._cancelled_locally = True
+        # Without a remote cancel, stopping our waiter (below) is the whole of a local cancel.
         error = JobCancelledError(self.id, remote=remote)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.cancel()
