@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import math
 import random
 import statistics
 import time
-from typing import Any
 
-from wan_engine import json_pointer
 from wan_engine.clock import VirtualClock
 from wan_engine.engine import Engine
 from wan_engine.registry import SpecRegistry
+from wan_engine.sandbox.jobs import Job as SandboxJob
+from wan_engine.sandbox.responses import status_document
 from wan_engine.spec_model import ModelSpec
-from wan_engine.states import JobState
 from wan_engine.strategies import Adaptive, ExponentialBackoff, FixedInterval, PollingStrategy
 from wan_engine.transport import Response, Transport
 
@@ -33,30 +31,28 @@ TYPICAL_S = 522.0
 
 
 class SimulatedProvider(Transport):
-    """Answers status reads from the virtual clock: done once the job's duration has passed."""
+    """Answers status reads as the sandbox would, from the same job model and response builder.
+
+    Jobs walk queued -> running -> succeeded over their duration on the virtual
+    clock; no HTTP, so a thousand nine-minute jobs simulate in seconds.
+    """
 
     def __init__(self, clock: VirtualClock) -> None:
         super().__init__(clock=clock, env={})
-        self.finish_at: dict[str, float] = {}
+        self.jobs: dict[str, SandboxJob] = {}
         self.reads = 0
 
-    def document(self, spec: ModelSpec, job_id: str, state: JobState) -> Any:
-        provider = spec.provider
-        doc: Any = copy.deepcopy(provider.status_template) or {}
-        json_pointer.assign(doc, provider.id_pointer, job_id)
-        json_pointer.assign(doc, provider.status_pointer, provider.canonical_status(state))
-        if state is JobState.SUCCEEDED:
-            pointer = provider.result.video_url
-            json_pointer.assign(
-                doc, pointer if isinstance(pointer, str) else pointer[0], "https://example.invalid/v.mp4"
-            )
-        return doc
+    def start(self, spec: ModelSpec, duration: float) -> SandboxJob:
+        job_id = f"job-{len(self.jobs)}"
+        job = SandboxJob(job_id, spec, {}, self.clock.now(), duration, "media", self.clock.now)
+        self.jobs[job_id] = job
+        return job
 
     async def status(self, spec: ModelSpec, job_id: str) -> Response:
         self.reads += 1
-        done = self.clock.now() >= self.finish_at[job_id]
-        state = JobState.SUCCEEDED if done else JobState.RUNNING
-        return Response(200, self.document(spec, job_id, state), {})
+        job = self.jobs[job_id]
+        state = job.state_at(self.clock.now())
+        return Response(200, status_document(job, state, "https://example.invalid/v.mp4", 0), {})
 
 
 async def detection(
@@ -64,11 +60,11 @@ async def detection(
 ) -> tuple[float, int]:
     clock = engine.clock
     assert isinstance(clock, VirtualClock)
-    job = engine.job(MODEL, f"job-{transport.reads}", submitted_at=clock.now())
-    transport.finish_at[job.id] = clock.now() + duration
+    simulated = transport.start(engine.spec(MODEL), duration)
+    job = engine.job(MODEL, simulated.id, submitted_at=clock.now())
     before = transport.reads
     await job.wait(strategy=strategy)
-    return clock.now() - transport.finish_at[job.id], transport.reads - before
+    return clock.now() - simulated.completes_at, transport.reads - before
 
 
 def p95(values: list[float]) -> float:
