@@ -62,9 +62,9 @@ async def bare_aiohttp(url: str, folder: Path) -> dict[str, Any]:
 async def delivery(url: str, folder: Path, sinks_wanted: list[str], s3_options: dict[str, Any]) -> dict[str, Any]:
     import aiohttp
 
+    from wan_engine.client.result import Result, Timings
     from wan_engine.clock import SystemClock
-    from wan_engine.delivery import deliver
-    from wan_engine.result import Result, Timings
+    from wan_engine.delivery.tee import deliver
     from wan_engine.sinks import Sink, sink_from_name
 
     result = Result(f"bench-{uuid.uuid4().hex[:8]}", MODEL, "1", [url], {}, Timings(None, 0.0, 0.0, 0), None)
@@ -104,7 +104,7 @@ def child(case: str, url: str, folder: Path, s3_options: dict[str, Any]) -> None
     import aiohttp  # noqa: F401
     import wan_engine_s3.sink  # noqa: F401
 
-    import wan_engine.delivery  # noqa: F401
+    import wan_engine.delivery.tee  # noqa: F401
 
     baseline = peak_rss_kib(field="VmRSS")  # the interpreter and its imports, before any byte moves
     started = time.perf_counter()
@@ -142,8 +142,8 @@ def run_child(args: list[str]) -> tuple[str, float, int]:
 
 
 def finished_result_url(base_url: str, registry: Any) -> tuple[str, str]:
-    from wan_engine.engine import Engine
-    from wan_engine.strategies import FixedInterval
+    from wan_engine.client.engine import Engine
+    from wan_engine.client.polling import FixedInterval
 
     async def go() -> tuple[str, str]:
         async with Engine(registry, base_urls={"aimlapi": base_url}, env={"AIMLAPI_KEY": "bench"}) as engine:
@@ -169,8 +169,8 @@ def main() -> None:
 
     from wan_engine_s3.seaweed import SeaweedFS
 
-    from wan_engine.registry import SpecRegistry
     from wan_engine.sandbox import SandboxConfig, running_in_thread
+    from wan_engine.spec.registry import SpecRegistry
 
     cases = [c for c in args.cases.split(",") if c]
     if "curl" in cases and shutil.which("curl") is None:

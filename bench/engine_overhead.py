@@ -34,8 +34,8 @@ def memory_kib(field: str) -> int:
 
 
 async def run_engine(base_url: str, jobs: int, interval: float) -> dict[str, Any]:
-    from wan_engine.engine import Engine
-    from wan_engine.strategies import FixedInterval
+    from wan_engine.client.engine import Engine
+    from wan_engine.client.polling import FixedInterval
 
     rss_before = memory_kib("VmRSS")
     async with Engine(base_urls={"aimlapi": base_url}, env={"AIMLAPI_KEY": KEY}) as engine:
@@ -88,7 +88,7 @@ def free_port() -> int:
 def start_sandbox(duration: float) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "wan_engine.cli", "sandbox", "--port", str(port), "--duration", str(duration)],
+        [sys.executable, "-m", "wan_engine.cli.main", "sandbox", "--port", str(port), "--duration", str(duration)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -17,14 +17,14 @@ import random
 import statistics
 import time
 
+from wan_engine.client.engine import Engine
+from wan_engine.client.polling import Adaptive, ExponentialBackoff, FixedInterval, PollingStrategy
+from wan_engine.client.provider_client import Response, Transport
 from wan_engine.clock import VirtualClock
-from wan_engine.engine import Engine
-from wan_engine.registry import SpecRegistry
 from wan_engine.sandbox.jobs import Job as SandboxJob
 from wan_engine.sandbox.responses import status_document
-from wan_engine.spec_model import ModelSpec
-from wan_engine.strategies import Adaptive, ExponentialBackoff, FixedInterval, PollingStrategy
-from wan_engine.transport import Response, Transport
+from wan_engine.spec.model import ModelSpec
+from wan_engine.spec.registry import SpecRegistry
 
 MODEL = "alibaba/wan-2-7-r2v"
 TYPICAL_S = 522.0

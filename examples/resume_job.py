@@ -6,8 +6,8 @@
 import asyncio
 import sys
 
-from wan_engine.engine import Engine
-from wan_engine.strategies import FixedInterval
+from wan_engine.client.engine import Engine
+from wan_engine.client.polling import FixedInterval
 
 
 async def main(base_url: str, job_id: str) -> None:

@@ -8,9 +8,9 @@
 import asyncio
 import sys
 
-from wan_engine.engine import Engine
-from wan_engine.events import Completed, StatusChanged, Submitted
-from wan_engine.strategies import FixedInterval
+from wan_engine.client.engine import Engine
+from wan_engine.client.events import Completed, StatusChanged, Submitted
+from wan_engine.client.polling import FixedInterval
 
 
 async def main(base_url: str, stop_after_submit: bool) -> None:

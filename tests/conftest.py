@@ -19,9 +19,9 @@ import aiohttp
 import pytest
 from hypothesis import HealthCheck, settings
 
-from wan_engine.registry import SpecRegistry
-from wan_engine.spec_files import bundled_specs_dir
-from wan_engine.spec_model import ModelSpec
+from wan_engine.spec.files import bundled_specs_dir
+from wan_engine.spec.model import ModelSpec
+from wan_engine.spec.registry import SpecRegistry
 
 # ci: bounded and derandomized, so a CI run is fast and the same every time.
 settings.register_profile(

@@ -53,8 +53,8 @@ def serve() -> None:
     """Sandbox + webhook receiver; prints their URLs as one JSON line, serves until stdin closes."""
     from aiohttp import web
 
-    from wan_engine.registry import SpecRegistry
     from wan_engine.sandbox import Sandbox, SandboxConfig
+    from wan_engine.spec.registry import SpecRegistry
 
     hooks: list[list[str]] = []
 
@@ -127,7 +127,7 @@ _REGISTRY: list[Any] = []
 def registry() -> Any:
     """Loaded once in the driver (spec validation is the slowest thing a child would do), shared by fork."""
     if not _REGISTRY:
-        from wan_engine.registry import SpecRegistry
+        from wan_engine.spec.registry import SpecRegistry
 
         _REGISTRY.append(SpecRegistry.discover())
     return _REGISTRY[0]
@@ -141,9 +141,9 @@ def _engine(trial: Path, urls: dict[str, Any]) -> Any:
     the default, adds only protection against power loss, at one fsync per
     commit, which would make this harness measure the disk instead.
     """
-    from wan_engine.engine import Engine
+    from wan_engine.client.engine import Engine
+    from wan_engine.client.polling import FixedInterval
     from wan_engine.journal import SqliteJournal
-    from wan_engine.strategies import FixedInterval
 
     journal = SqliteJournal(trial / "journal.sqlite3", synchronous="NORMAL")
     return Engine(
@@ -160,8 +160,8 @@ everything concurrently, submits included."""
 
 def workload(trial: Path, urls: dict[str, Any], jobs: int, shape: str) -> None:
     """What an app does: submit ``jobs`` jobs and finish (poll + deliver) them, in the given shape."""
-    from wan_engine.download import DownloadPolicy
-    from wan_engine.resume import finish
+    from wan_engine.delivery.download import DownloadPolicy
+    from wan_engine.journal.resume import finish
 
     policy = DownloadPolicy(chunk_size=CHUNK)
     sinks = sink_configs(trial, urls["receiver"])
@@ -191,7 +191,7 @@ def workload(trial: Path, urls: dict[str, Any], jobs: int, shape: str) -> None:
 
 
 def resume_child(trial: Path, urls: dict[str, Any], concurrency: int = 32) -> None:
-    from wan_engine.download import DownloadPolicy
+    from wan_engine.delivery.download import DownloadPolicy
 
     async def main() -> None:
         async with _engine(trial, urls) as engine:
@@ -312,7 +312,7 @@ Trial = tuple[str, str, int]
 
 def kill_points(reached: Counter[str], jobs: int, shape: str) -> list[Trial]:
     """Every (point, n) of a shape. Polls are timing-dependent, so only the first ``jobs`` (each job polls once)."""
-    from wan_engine.journal.crash import POINTS
+    from wan_engine.crashpoints import POINTS
 
     trials = []
     for point in POINTS:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+from wan_engine.client.engine import Engine
+from wan_engine.client.provider_client import RetryPolicy
 from wan_engine.clock import VirtualClock
-from wan_engine.engine import Engine
-from wan_engine.registry import SpecRegistry
 from wan_engine.sandbox import FaultPlan, FaultRule, Sandbox, SandboxConfig
-from wan_engine.transport import RetryPolicy
+from wan_engine.spec.registry import SpecRegistry
 
 MODEL = "alibaba/wan-2-7-r2v"
 KEY = "sk-test-0123456789abcdef"

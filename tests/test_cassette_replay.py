@@ -10,11 +10,11 @@ import yaml
 
 from wan_engine.cassettes import CassetteMismatchError, read_cassette, replay_engine, replay_session
 from wan_engine.cassettes.session import SessionOutcome
+from wan_engine.client.polling import ExponentialBackoff, FixedInterval
 from wan_engine.clock import VirtualClock
 from wan_engine.errors import JobFailedError, RequestRejectedError
-from wan_engine.registry import SpecRegistry
+from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
-from wan_engine.strategies import ExponentialBackoff, FixedInterval
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "alibaba/wan-2-7-r2v"

@@ -14,9 +14,9 @@ from local_server import serving
 
 from wan_engine.cassettes import read_cassette, record_session, replay_session
 from wan_engine.cassettes.scrubbing import Scrubber, scrub_url_query
+from wan_engine.cli.harness import harness
 from wan_engine.clock import VirtualClock
-from wan_engine.harness_commands import harness
-from wan_engine.registry import SpecRegistry
+from wan_engine.spec.registry import SpecRegistry
 
 MODEL = "alibaba/wan-2-7-r2v"
 SECRET = "sk-live-SECRET-7f3a9c1e5b2d8f60-do-not-leak"

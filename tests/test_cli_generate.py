@@ -18,7 +18,7 @@ def wan_engine(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     executable = Path(sys.executable).with_name("wan-engine")
-    command = [str(executable)] if executable.exists() else [sys.executable, "-m", "wan_engine.cli"]
+    command = [str(executable)] if executable.exists() else [sys.executable, "-m", "wan_engine.cli.main"]
     base_env = {k: v for k, v in os.environ.items() if k != "AIMLAPI_KEY"}
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, timeout=120, env={**base_env, **(env or {})}, cwd=cwd
@@ -145,8 +145,8 @@ def test_a_real_run_is_journaled_by_default_and_ctrl_c_leaves_it_resumable(tmp_p
     import signal
     import time
 
-    from wan_engine.registry import SpecRegistry
     from wan_engine.sandbox import SandboxConfig, running_in_thread
+    from wan_engine.spec.registry import SpecRegistry
 
     journal = tmp_path / "journal.sqlite3"
     env = {"AIMLAPI_KEY": "k", "WAN_ENGINE_JOURNAL": str(journal)}

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from wan_engine.spec_files import bundled_specs_dir
+from wan_engine.spec.files import bundled_specs_dir
 
 WAN = bundled_specs_dir() / "models" / "alibaba" / "wan-2-7-r2v.json"
 BAD_REQUEST = {
@@ -31,7 +31,7 @@ def command() -> list[str]:
     """The installed console script beside this interpreter, else the module."""
     script = Path(sys.executable).with_name("wan-engine")
     found = str(script) if script.exists() else shutil.which("wan-engine", path=str(script.parent))
-    return [found] if found else [sys.executable, "-m", "wan_engine.cli"]
+    return [found] if found else [sys.executable, "-m", "wan_engine.cli.main"]
 
 
 def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -66,7 +66,7 @@ def run_inline(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str, env: dict[str, str] | None = None
 ) -> tuple[int, str, str]:
     """``main()`` as the console script calls it: exit code, stdout, stderr."""
-    from wan_engine import cli
+    from wan_engine.cli import main as cli
 
     monkeypatch.delenv("WAN_ENGINE_SPEC_PATH", raising=False)
     for key, value in (env or {}).items():

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from wan_engine.cassettes.contract import Breach, assert_cassette_keeps_contract, check_document
 from wan_engine.cassettes.serializer import CassetteDocument, read_cassette, write_cassette
-from wan_engine.harness_commands import harness
-from wan_engine.registry import SpecRegistry
+from wan_engine.cli.harness import harness
+from wan_engine.spec.registry import SpecRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "cassettes" / "alibaba" / "wan-2-7-r2v"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from wan_engine.cassettes.contract import check_document
 from wan_engine.cassettes.serializer import CassetteDocument, read_cassette
-from wan_engine.registry import SpecRegistry
+from wan_engine.spec.registry import SpecRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 REGISTRY = SpecRegistry.discover()

@@ -17,8 +17,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from wan_engine.client.engine import Engine
+from wan_engine.client.events import StatusChanged
+from wan_engine.client.polling import FixedInterval
 from wan_engine.clock import VirtualClock
-from wan_engine.engine import Engine
 from wan_engine.errors import (
     AuthenticationError,
     JobCancelledError,
@@ -26,12 +28,10 @@ from wan_engine.errors import (
     RateLimitedError,
     RequestRejectedError,
 )
-from wan_engine.events import StatusChanged
-from wan_engine.params import build_body, prepare
-from wan_engine.registry import SpecRegistry
 from wan_engine.sandbox import FaultPlan, FaultRule, Sandbox, SandboxConfig
+from wan_engine.spec.params import build_body, prepare
+from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
-from wan_engine.strategies import FixedInterval
 
 R2V = "dashscope/wan2.7-r2v"
 EDIT = "dashscope/wan2.7-videoedit"
@@ -204,8 +204,8 @@ async def test_the_async_header_is_required(registry: SpecRegistry) -> None:
 async def test_a_cancel_refused_for_now_is_retried_and_one_that_keeps_failing_is_a_typed_error(
     registry: SpecRegistry,
 ) -> None:
+    from wan_engine.client.provider_client import RetryPolicy
     from wan_engine.errors import ServerError
-    from wan_engine.transport import RetryPolicy
 
     async with dashscope(registry, "cancel:rate_limit:times=1:retry_after=2", duration_s=600) as (engine, _sb, clock):
         job = await engine.submit(R2V, PARAMS)

@@ -27,16 +27,16 @@ from seaweed import BUCKET, keys_under, pending_uploads_under, s3_client, seawee
 from standardwebhooks import Webhook
 from wan_engine_s3.seaweed import SeaweedFS
 
+from wan_engine.client.engine import Engine
+from wan_engine.client.polling import FixedInterval
+from wan_engine.client.result import Result
 from wan_engine.clock import SystemClock
-from wan_engine.delivery import DeliveryError, DeliveryReport, deliver, deliver_job
-from wan_engine.download import DownloadPolicy, ResultExpiredError
-from wan_engine.engine import Engine
-from wan_engine.registry import SpecRegistry
-from wan_engine.result import Result
+from wan_engine.delivery.download import DownloadPolicy, ResultExpiredError
+from wan_engine.delivery.tee import DeliveryError, DeliveryReport, deliver, deliver_job
 from wan_engine.sandbox import FaultPlan, Sandbox, SandboxConfig
 from wan_engine.sinks import DeliverySummary, SinkContext, sink_from_name
-from wan_engine.sinks.file_sink import FileSink
-from wan_engine.strategies import FixedInterval
+from wan_engine.sinks.file import FileSink
+from wan_engine.spec.registry import SpecRegistry
 
 __all__ = ["s3_client", "seaweed"]  # fixtures, imported to be found by pytest
 

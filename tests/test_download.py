@@ -19,7 +19,7 @@ from aiohttp import web
 from local_server import serving
 
 from wan_engine.clock import VirtualClock
-from wan_engine.download import (
+from wan_engine.delivery.download import (
     DownloadError,
     DownloadPolicy,
     ResponseInfo,

@@ -12,7 +12,10 @@ import textwrap
 import pytest
 from engine_support import KEY, MODEL, VIDEO_PARAMS, sandbox_engine
 
-from wan_engine.engine import Engine
+from wan_engine.client.engine import Engine
+from wan_engine.client.events import Completed, Progress, StatusChanged, Submitted
+from wan_engine.client.polling import FixedInterval
+from wan_engine.client.sync import SyncEngine
 from wan_engine.errors import (
     AuthenticationError,
     DeadlineExceededError,
@@ -20,12 +23,9 @@ from wan_engine.errors import (
     JobFailedError,
     ParameterValidationError,
 )
-from wan_engine.events import Completed, Progress, StatusChanged, Submitted
-from wan_engine.registry import SpecRegistry
 from wan_engine.sandbox import SandboxConfig, running_in_thread
+from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
-from wan_engine.strategies import FixedInterval
-from wan_engine.sync import SyncEngine
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +144,8 @@ def test_a_job_is_resumed_by_id_from_a_second_process(registry: SpecRegistry) ->
         script = textwrap.dedent(
             f"""
             import json, sys
-            from wan_engine.sync import SyncEngine
-            from wan_engine.strategies import FixedInterval
+            from wan_engine.client.sync import SyncEngine
+            from wan_engine.client.polling import FixedInterval
             with SyncEngine(base_urls={sandbox.base_urls()!r}) as engine:
                 result = engine.job({MODEL!r}, {job.id!r}).wait(strategy=FixedInterval(0.1))
             print(json.dumps({{"id": result.job_id, "url": result.video_url}}))

@@ -8,8 +8,11 @@ from datetime import timedelta
 import pytest
 from engine_support import KEY, MODEL, VIDEO_PARAMS, sandbox_engine
 
+from wan_engine.client.engine import Engine
+from wan_engine.client.polling import FixedInterval
+from wan_engine.client.provider_client import RetryPolicy
+from wan_engine.client.retry_after import parse_retry_after
 from wan_engine.clock import VirtualClock
-from wan_engine.engine import Engine
 from wan_engine.errors import (
     NetworkError,
     ProtocolError,
@@ -17,10 +20,7 @@ from wan_engine.errors import (
     ServerError,
     SubmitOutcomeUnknownError,
 )
-from wan_engine.registry import SpecRegistry
-from wan_engine.retry_after import parse_retry_after
-from wan_engine.strategies import FixedInterval
-from wan_engine.transport import RetryPolicy
+from wan_engine.spec.registry import SpecRegistry
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ async def test_an_ambiguous_submit_is_never_sent_twice(registry: SpecRegistry, f
 
 
 async def test_a_slow_submit_past_the_read_timeout_is_ambiguous(registry: SpecRegistry) -> None:
-    from wan_engine.transport import Timeouts
+    from wan_engine.client.provider_client import Timeouts
 
     async with sandbox_engine(registry, ["submit:slow:delay=0.5"]) as (_engine, sandbox, clock):
         engine = Engine(
@@ -180,7 +180,7 @@ def test_retry_after_parsing() -> None:
 
 
 async def test_a_connect_timeout_is_a_submit_that_never_left_and_is_retried(registry: SpecRegistry) -> None:
-    from wan_engine.transport import Timeouts
+    from wan_engine.client.provider_client import Timeouts
 
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))

@@ -7,8 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from wan_engine.registry import SpecRegistry
 from wan_engine.sandbox import SandboxConfig, running_in_thread
+from wan_engine.spec.registry import SpecRegistry
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

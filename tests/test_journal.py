@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from engine_support import KEY, MODEL, VIDEO_PARAMS, sandbox_engine
 from local_server import serving
 
-from wan_engine.engine import Engine
+from wan_engine.cli.journal import jobs, resume, status
+from wan_engine.client.engine import Engine
 from wan_engine.errors import AuthenticationError, SubmitOutcomeUnknownError
 from wan_engine.journal import DeliveryState, JournalState, SinkConfig, SqliteJournal, journal_path
-from wan_engine.journal_commands import jobs, resume, status
-from wan_engine.registry import SpecRegistry
-from wan_engine.resume import finish
+from wan_engine.journal.resume import finish
+from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
@@ -255,8 +255,8 @@ async def test_jobs_and_status_show_the_jobs_of_earlier_runs(registry: SpecRegis
 
 
 def test_resume_command_finishes_jobs_left_by_a_dead_process(registry: SpecRegistry, tmp_path: Path) -> None:
+    from wan_engine.client.sync import SyncEngine
     from wan_engine.sandbox import SandboxConfig, running_in_thread
-    from wan_engine.sync import SyncEngine
 
     path = tmp_path / "j.sqlite3"
     with running_in_thread(registry, SandboxConfig(duration_s=0.3, api_key=KEY)) as sandbox:

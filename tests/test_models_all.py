@@ -14,15 +14,15 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from wan_engine import json_pointer
+from wan_engine.client.engine import Engine
 from wan_engine.clock import VirtualClock
-from wan_engine.engine import Engine
 from wan_engine.errors import ParameterValidationError
-from wan_engine.params import build_body, prepare
-from wan_engine.registry import SpecRegistry
-from wan_engine.request_body import extract_parameters
 from wan_engine.sandbox import Sandbox, SandboxConfig
-from wan_engine.spec_model import ModelSpec
+from wan_engine.spec import pointer as json_pointer
+from wan_engine.spec.body import extract_parameters
+from wan_engine.spec.model import ModelSpec
+from wan_engine.spec.params import build_body, prepare
+from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
 
 DUMMY_KEY = "dummy-key-for-the-sandbox"

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from wan_engine.cli import cli
-from wan_engine.registry import SpecRegistry
-from wan_engine.spec_files import bundled_specs_dir
-from wan_engine.spec_model import ModelSpec
+from wan_engine.cli.main import cli
+from wan_engine.spec.files import bundled_specs_dir
+from wan_engine.spec.model import ModelSpec
+from wan_engine.spec.registry import SpecRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = SpecRegistry.discover().models()

@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from wan_engine.errors import ParameterValidationError
-from wan_engine.json_pointer import resolve
-from wan_engine.params import build_body, prepare
-from wan_engine.request_body import extract_parameters, variable_pointers
-from wan_engine.spec_model import ModelSpec
+from wan_engine.spec.body import extract_parameters, variable_pointers
+from wan_engine.spec.model import ModelSpec
+from wan_engine.spec.params import build_body, prepare
+from wan_engine.spec.pointer import resolve
 
 FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER
 TYPES = jsonschema.Draft202012Validator.TYPE_CHECKER

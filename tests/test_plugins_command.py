@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from wan_engine import plugins
-from wan_engine.plugins_command import plugins as plugins_command
+from wan_engine.cli.plugins import plugins as plugins_command
 from wan_engine.sinks import sink_from_name
-from wan_engine.sinks.file_sink import FileSink
+from wan_engine.sinks.file import FileSink
 
 
 def with_broken_sink(monkeypatch: pytest.MonkeyPatch) -> None:

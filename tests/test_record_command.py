@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from wan_engine.cassettes import SessionOutcome, check_paths, read_cassette
 from wan_engine.cassettes.provenance import SourceError, decide_source
-from wan_engine.harness_commands import harness
-from wan_engine.registry import SpecRegistry
+from wan_engine.cli.harness import harness
 from wan_engine.sandbox import SandboxConfig, running_in_thread
+from wan_engine.spec.registry import SpecRegistry
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "alibaba/wan-2-7-r2v"

@@ -11,9 +11,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from wan_engine.cassettes import check_cassette, read_cassette, record_against_sandbox, replay_session
-from wan_engine.params import prepare, violations
-from wan_engine.registry import SpecRegistry
-from wan_engine.request_body import extract_parameters
+from wan_engine.spec.body import extract_parameters
+from wan_engine.spec.params import prepare, violations
+from wan_engine.spec.registry import SpecRegistry
 
 MODEL = "alibaba/wan-2-7-r2v"
 REGISTRY = SpecRegistry.discover()

@@ -18,11 +18,11 @@ import aiohttp
 import pytest
 from click.testing import CliRunner
 
-from wan_engine.registry import SpecRegistry
+from wan_engine.cli.sandbox import sandbox_command
 from wan_engine.sandbox import NO_ANSWER, FaultPlan, FaultRule, Sandbox, SandboxConfig, running_in_thread
-from wan_engine.sandbox.command import sandbox_command
 from wan_engine.sandbox.media import requested_range
-from wan_engine.spec_files import bundled_specs_dir
+from wan_engine.spec.files import bundled_specs_dir
+from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
 
 FIXTURE_SPECS = Path(__file__).resolve().parent / "spec_fixtures" / "extra_specs"
@@ -420,7 +420,7 @@ def test_command_rejects_a_bad_fault() -> None:
 
 def test_command_serves_announces_and_stops_on_ctrl_c() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-c", "from wan_engine.sandbox.command import sandbox_command; sandbox_command()",
+        [sys.executable, "-c", "from wan_engine.cli.sandbox import sandbox_command; sandbox_command()",
          "--port", "0", "--api-key", "k", "--fault", "status:slow:delay=0.01"],
         stdout=subprocess.PIPE, text=True,
     )

@@ -11,9 +11,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from wan_engine.registry import SpecRegistry
 from wan_engine.sandbox import NO_ANSWER, FaultKind, FaultPlan, FaultRule, Sandbox, SandboxConfig
-from wan_engine.spec_files import bundled_specs_dir
+from wan_engine.spec.files import bundled_specs_dir
+from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
 
 MODEL = "alibaba/wan-2-7-r2v"

@@ -13,7 +13,7 @@ import pytest
 
 from wan_engine.clock import VirtualClock
 from wan_engine.sinks import DeliverySummary, Provenance, SinkContext, SinkError, sink_from_name
-from wan_engine.sinks.file_sink import FileSink
+from wan_engine.sinks.file import FileSink
 from wan_engine.sinks.path_template import PathTemplateError, check_template, render, resolve_under, safe_fragment
 
 WHEN = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)

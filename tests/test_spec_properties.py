@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wan_engine.errors import SpecError
-from wan_engine.registry import InvalidSpecsError, SpecRegistry
-from wan_engine.spec_files import load_file, meta_validator
+from wan_engine.spec.files import load_file, meta_validator
+from wan_engine.spec.registry import InvalidSpecsError, SpecRegistry
 
 
 def _spec_files() -> list[Path]:

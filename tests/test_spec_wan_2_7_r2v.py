@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from wan_engine.errors import ParameterValidationError
-from wan_engine.params import build_body, prepare
-from wan_engine.spec_model import ModelSpec
+from wan_engine.spec.model import ModelSpec
+from wan_engine.spec.params import build_body, prepare
 
 IMG = [f"https://example.com/{i}.png" for i in range(6)]
 VID = [f"https://example.com/{i}.mp4" for i in range(6)]

@@ -18,7 +18,7 @@ from wan_engine.errors import (
     SubmitOutcomeUnknownError,
     WanEngineError,
 )
-from wan_engine.registry import SpecRegistry
+from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
 
 __all__ = [

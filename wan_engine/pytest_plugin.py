@@ -26,11 +26,11 @@ import pytest
 from wan_engine.cassettes.contract import assert_cassette_keeps_contract
 from wan_engine.cassettes.replay import CassetteReplay
 from wan_engine.cassettes.transport import HarnessTransport, close_quietly, loopback_test_connector
+from wan_engine.client.engine import Engine
+from wan_engine.client.polling import PollingStrategy
 from wan_engine.clock import VirtualClock
-from wan_engine.engine import Engine
-from wan_engine.registry import SpecRegistry
 from wan_engine.sandbox import FaultPlan, FaultRule, Sandbox, SandboxConfig, running_in_thread
-from wan_engine.strategies import PollingStrategy
+from wan_engine.spec.registry import SpecRegistry
 
 __all__ = ["assert_cassette_keeps_contract"]
 

@@ -33,17 +33,17 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import attrs
 
-from wan_engine import json_pointer
 from wan_engine.cassettes.provenance import PROVENANCE_KEY, SOURCES, is_loopback_url
 from wan_engine.cassettes.scrubbing import PLACEHOLDER
 from wan_engine.cassettes.serializer import CassetteDocument, CassetteFormatError, cassette_files, read_cassette
+from wan_engine.client.result import video_urls
+from wan_engine.client.retry_after import parse_retry_after
 from wan_engine.errors import UnknownModelError
-from wan_engine.params import violations
-from wan_engine.registry import SpecRegistry
-from wan_engine.request_body import extract_parameters, variable_pointers
-from wan_engine.result import video_urls
-from wan_engine.retry_after import parse_retry_after
-from wan_engine.spec_model import Endpoint, ModelSpec, Pointers
+from wan_engine.spec import pointer as json_pointer
+from wan_engine.spec.body import extract_parameters, variable_pointers
+from wan_engine.spec.model import Endpoint, ModelSpec, Pointers
+from wan_engine.spec.params import violations
+from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import ALLOWED_TRANSITIONS, JobState
 
 _NOT_JSON = object()

@@ -29,12 +29,12 @@ from wan_engine.cassettes.scrubbing import Scrubber
 from wan_engine.cassettes.serializer import harness_vcr
 from wan_engine.cassettes.session import SessionOutcome, run_session
 from wan_engine.cassettes.transport import HarnessTransport, client_connector
+from wan_engine.client.engine import Engine
+from wan_engine.client.polling import PollingStrategy
+from wan_engine.client.provider_client import RetryPolicy
 from wan_engine.clock import Clock, SystemClock, VirtualClock
-from wan_engine.engine import Engine
-from wan_engine.registry import SpecRegistry
 from wan_engine.sandbox import FaultPlan, FaultRule, Sandbox, SandboxConfig
-from wan_engine.strategies import PollingStrategy
-from wan_engine.transport import RetryPolicy
+from wan_engine.spec.registry import SpecRegistry
 
 MEDIA_CHUNK = 64 * 1024
 

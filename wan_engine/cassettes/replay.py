@@ -22,10 +22,10 @@ from wan_engine.cassettes.provenance import Provenance
 from wan_engine.cassettes.serializer import harness_vcr, read_cassette
 from wan_engine.cassettes.session import SessionOutcome, run_session
 from wan_engine.cassettes.transport import HarnessTransport, close_quietly, mismatch_error, no_network_connector
+from wan_engine.client.engine import Engine
+from wan_engine.client.polling import PollingStrategy
 from wan_engine.clock import Clock, VirtualClock
-from wan_engine.engine import Engine
-from wan_engine.registry import SpecRegistry
-from wan_engine.strategies import PollingStrategy
+from wan_engine.spec.registry import SpecRegistry
 
 DUMMY_KEY = "replay-key-not-a-secret"
 

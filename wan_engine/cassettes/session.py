@@ -12,7 +12,10 @@ from typing import Any, Literal
 
 import attrs
 
-from wan_engine.engine import Engine
+from wan_engine.client.engine import Engine
+from wan_engine.client.events import Event, StatusChanged
+from wan_engine.client.job import Job
+from wan_engine.client.polling import PollingStrategy
 from wan_engine.errors import (
     ApiError,
     AuthenticationError,
@@ -22,9 +25,6 @@ from wan_engine.errors import (
     RateLimitedError,
     WanEngineError,
 )
-from wan_engine.events import Event, StatusChanged
-from wan_engine.job import Job
-from wan_engine.strategies import PollingStrategy
 
 OutcomeKind = Literal["succeeded", "failed", "cancelled", "rejected", "error"]
 

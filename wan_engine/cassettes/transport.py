@@ -17,8 +17,8 @@ import aiohttp
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from wan_engine.cassettes.session import CassetteMismatchError
-from wan_engine.spec_model import Endpoint, ProviderSpec
-from wan_engine.transport import Response, Transport
+from wan_engine.client.provider_client import Response, Transport
+from wan_engine.spec.model import Endpoint, ProviderSpec
 
 
 def no_network_connector() -> aiohttp.BaseConnector:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from wan_engine.journal.crash import crashpoint
+from wan_engine.crashpoints import crashpoint
 from wan_engine.journal.location import journal_path
 from wan_engine.journal.records import (
     Claim,

@@ -25,11 +25,11 @@ from pathlib import Path
 import attrs
 
 from wan_engine.clock import Clock
-from wan_engine.journal.crash import crashpoint
+from wan_engine.crashpoints import crashpoint
 from wan_engine.journal.records import DeliveryState, SinkRecord
 from wan_engine.journal.store import JournalStore
-from wan_engine.sinks.base import DataSink, DeliverySummary, NotifySink, SinkContext, SinkWriter
-from wan_engine.sinks.file_sink import remove_stale_parts
+from wan_engine.sinks.file import remove_stale_parts
+from wan_engine.sinks.protocols import DataSink, DeliverySummary, NotifySink, SinkContext, SinkWriter
 
 
 @attrs.frozen

@@ -129,7 +129,7 @@ class SinkRecord:
 
 @attrs.frozen
 class ResultRecord:
-    """The parts of a :class:`~wan_engine.result.Result` worth keeping (not the raw response)."""
+    """The parts of a :class:`~wan_engine.client.result.Result` worth keeping (not the raw response)."""
 
     video_urls: tuple[str, ...]
     metadata: Mapping[str, Any] = attrs.field(factory=dict)

@@ -13,7 +13,7 @@ from wan_engine.sandbox.faults import FaultInjector, FaultKind, FaultRule, Fired
 from wan_engine.sandbox.jobs import Job, JobBook
 from wan_engine.sandbox.media import MediaLibrary
 from wan_engine.sandbox.responses import drop, error_document, fault_status, retry_after, status_document
-from wan_engine.spec_model import ModelSpec, ProviderSpec
+from wan_engine.spec.model import ModelSpec, ProviderSpec
 
 MEDIA_PREFIX = "/_media"
 """Provider ids cannot start with '_', so no provider's routes can collide with the media route."""

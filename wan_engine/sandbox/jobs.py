@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from wan_engine.sandbox.faults import FaultRule
-from wan_engine.spec_model import ModelSpec
+from wan_engine.spec.model import ModelSpec
 from wan_engine.states import JobState
 
 QUEUED_FRACTION = 0.1

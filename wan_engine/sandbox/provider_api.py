@@ -12,15 +12,15 @@ from typing import Any
 
 from aiohttp import web
 
-from wan_engine import json_pointer
 from wan_engine.errors import ParameterValidationError
-from wan_engine.params import prepare
-from wan_engine.request_body import extract_parameters, variable_pointers
 from wan_engine.sandbox.backend import Backend
 from wan_engine.sandbox.faults import FaultKind, Fired, RequestKind
 from wan_engine.sandbox.jobs import Job
 from wan_engine.sandbox.responses import cancel_document, drop, truncated_json, unknown_task_document
-from wan_engine.spec_model import Endpoint, ModelSpec, ProviderSpec
+from wan_engine.spec import pointer as json_pointer
+from wan_engine.spec.body import extract_parameters, variable_pointers
+from wan_engine.spec.model import Endpoint, ModelSpec, ProviderSpec
+from wan_engine.spec.params import prepare
 
 ID = "{id}"
 MODEL = "{model}"

@@ -17,11 +17,11 @@ from typing import Any
 
 from aiohttp import web
 
-from wan_engine import json_pointer
 from wan_engine.sandbox.faults import FaultKind, FaultRule
 from wan_engine.sandbox.jobs import Job
 from wan_engine.sandbox.media import CONTENT_TYPE
-from wan_engine.spec_model import Pointers, ProviderSpec
+from wan_engine.spec import pointer as json_pointer
+from wan_engine.spec.model import Pointers, ProviderSpec
 from wan_engine.states import JobState
 
 # The provider docs' example run: about 8.7 min cost 120000 credits, $0.06.

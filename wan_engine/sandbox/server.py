@@ -18,13 +18,13 @@ from typing import NamedTuple
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from wan_engine.registry import SpecRegistry
 from wan_engine.sandbox.backend import Backend
 from wan_engine.sandbox.config import SandboxConfig
 from wan_engine.sandbox.jobs import Job
 from wan_engine.sandbox.media_route import ROUTE, MediaRoute
 from wan_engine.sandbox.provider_api import ProviderApi
 from wan_engine.sandbox.responses import Dropped
+from wan_engine.spec.registry import SpecRegistry
 
 NO_ANSWER = 0
 """The status logged for a request whose connection the sandbox dropped."""

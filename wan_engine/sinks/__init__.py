@@ -1,6 +1,6 @@
 """Destinations for result videos; built-ins registered as ``wan_engine.sinks`` entry points like any plugin."""
 
-from wan_engine.sinks.base import (
+from wan_engine.sinks.protocols import (
     DataSink,
     DeliverySummary,
     NotifySink,

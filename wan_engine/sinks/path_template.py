@@ -22,7 +22,7 @@ import string
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
-from wan_engine.sinks.base import Provenance
+from wan_engine.sinks.protocols import Provenance
 
 FIELDS = ("model", "id", "date", "time", "datetime", "ext", "spec_version")
 DEFAULT_TEMPLATE = "{model}/{date}/{id}.{ext}"

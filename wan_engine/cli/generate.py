@@ -1,0 +1,344 @@
+"""``wan-engine generate MODEL``: one command from parameters to a video on disk (or S3, or a webhook).
+
+Every spec parameter becomes an option (see spec_options.py); validation
+errors are printed, with their paths, before anything is sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+import click
+
+from wan_engine.cli.options import collect, parameter_options
+from wan_engine.cli.progress import ProgressView, choose_view
+from wan_engine.client.engine import Engine
+from wan_engine.client.job import Job
+from wan_engine.client.polling import FixedInterval, PollingStrategy
+from wan_engine.clock import SystemClock
+from wan_engine.delivery.tee import deliver_job
+from wan_engine.errors import (
+    DeadlineExceededError,
+    JobCancelledError,
+    JobFailedError,
+    ParameterValidationError,
+    WanEngineError,
+)
+from wan_engine.journal.location import ENV as JOURNAL_ENV
+from wan_engine.journal.location import journal_path
+from wan_engine.journal.records import SinkConfig
+from wan_engine.journal.resume import finish
+from wan_engine.sinks.protocols import sink_from_name
+from wan_engine.spec.model import ModelSpec
+from wan_engine.spec.params import prepare
+from wan_engine.spec.registry import SpecRegistry
+
+WEBHOOK_SECRET_ENV = "WAN_ENGINE_WEBHOOK_SECRET"
+EXIT_INVALID, EXIT_ERROR, EXIT_JOB_FAILED, EXIT_INTERRUPTED = 1, 2, 3, 130
+
+
+def sink_configs(out: str | None, s3: str | None, s3_endpoint: str | None, webhook: str | None) -> list[SinkConfig]:
+    """The sinks a job names, as the journal keeps them (secrets by environment variable, never by value)."""
+    configs: list[SinkConfig] = []
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        configs.append(SinkConfig("file", {"root": str(Path(out).resolve())}))
+    if s3:
+        parts = urlsplit(s3)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise click.BadParameter(f"expected s3://bucket/prefix, got {s3!r}", param_hint="--s3")
+        options: dict[str, Any] = {"bucket": parts.netloc, "prefix": parts.path.lstrip("/")}
+        if s3_endpoint:
+            options["endpoint_url"] = s3_endpoint
+        configs.append(SinkConfig("s3", options))
+    if webhook:
+        if not os.environ.get(WEBHOOK_SECRET_ENV):
+            raise click.UsageError(f"--webhook needs a signing secret in {WEBHOOK_SECRET_ENV} (e.g. whsec_...)")
+        configs.append(SinkConfig("webhook", {"url": webhook}, secret_env={"secret": WEBHOOK_SECRET_ENV}))
+    for config in configs:  # fail on a missing plugin or a bad option now, before a paid submit
+        sink_from_name(config.plugin, **config.build_options(os.environ))
+    return configs
+
+
+@contextlib.asynccontextmanager
+async def _sandboxed(registry: SpecRegistry, duration: float) -> AsyncIterator[tuple[dict[str, str], dict[str, str]]]:
+    """An in-process sandbox: base URLs and a stand-in key for every provider."""
+    from wan_engine.sandbox import Sandbox, SandboxConfig
+
+    async with Sandbox(registry, SandboxConfig(duration_s=duration)) as sandbox:
+        env = {p.auth.env: "sandbox-key" for p in registry.providers.values() if p.auth.env}
+        yield sandbox.base_urls(), {**os.environ, **env}
+
+
+async def _ask_about_cancel(job: Any, view: ProgressView, interactive: bool) -> None:
+    remote = job.spec.provider.cancel is not None
+    if job.journal_key is not None:
+        resume = f"wan-engine resume (wan-engine status {job.journal_key} shows where it stands)"
+    else:
+        resume = f"engine.job({job.model!r}, {job.id!r}).wait() in Python (this run kept no journal)"
+    if interactive and remote and click.confirm(f"\nCancel job {job.id} on the provider?", default=False):
+        await job.cancel()
+        view.message(f"job {job.id} cancelled on the provider")
+        return
+    if not remote:
+        view.message(f"{job.spec.provider.title} cannot cancel a job: job {job.id} keeps running (and is billed).")
+    view.message(f"Left job {job.id} running; pick it up later with: {resume}", job_id=job.id)
+
+
+@attrs.frozen
+class Delivered:
+    """What generate prints at the end, whichever path delivered it."""
+
+    result_url: str
+    lines: tuple[tuple[str, str | None, str | None], ...] = ()
+    """(sink, location, error) per sink."""
+    size: int | None = None
+    sha256: str | None = None
+    elapsed_s: float | None = None
+
+
+async def _generate(
+    registry: SpecRegistry,
+    spec: ModelSpec,
+    params: dict[str, Any],
+    *,
+    configs: list[SinkConfig],
+    journal: Path | None,
+    base_urls: Mapping[str, str],
+    env: Mapping[str, str],
+    strategy: PollingStrategy | str,
+    deadline: float | None,
+    view: ProgressView,
+) -> Delivered:
+    async with Engine(
+        registry, base_urls=base_urls, env=env, clock=SystemClock(), strategy=strategy, journal=journal
+    ) as engine:
+        job = await engine.submit(spec.id, params, deliver_to=configs if journal else ())
+        job.on(view.event)
+        try:
+            if journal is None:
+                return await _deliver_unjournaled(engine, job, configs, env, deadline, view)
+            return await _deliver_journaled(engine, job, env, deadline, view)
+        except asyncio.CancelledError:
+            await _ask_about_cancel(job, view, sys.stdin.isatty())
+            raise
+
+
+async def _deliver_journaled(
+    engine: Engine, job: Job, env: Mapping[str, str], deadline: float | None, view: ProgressView
+) -> Delivered:
+    """The path a resume would take too, so a crash anywhere in here is picked up by ``wan-engine resume``."""
+    outcome = await finish(engine, job, deadline=deadline, env=env, on_progress=view.downloaded)
+    assert engine.journal is not None and job.journal_key is not None
+    record = engine.journal.get(job.journal_key)
+    assert record is not None
+    if record.error and record.result is None:
+        raise JobFailedError(job.id, record.error)
+    if outcome.note and record.result is None:
+        raise DeadlineExceededError(job.id, deadline or 0.0) if deadline else click.ClickException(outcome.note)
+    url = record.result.video_urls[0] if record.result else ""
+    done = [s for s in record.sinks if s.sha256]
+    return Delivered(
+        url,
+        tuple((s.name, s.location, s.error) for s in record.sinks),
+        size=done[0].size if done else None,
+        sha256=done[0].sha256 if done else None,
+    )
+
+
+async def _deliver_unjournaled(
+    engine: Engine,
+    job: Job,
+    configs: list[SinkConfig],
+    env: Mapping[str, str],
+    deadline: float | None,
+    view: ProgressView,
+) -> Delivered:
+    result = await job.wait(deadline=deadline)
+    if not configs:
+        return Delivered(result.video_url)
+    sinks = [sink_from_name(c.plugin, **c.build_options(env)) for c in configs]
+    # Given the Job (not its Result), delivery puts its parameters in the sidecar.
+    report = await deliver_job(engine, job, sinks, on_progress=view.downloaded)
+    return Delivered(
+        result.video_url,
+        tuple((o.sink, o.location, o.error) for o in report.outcomes),
+        size=report.size,
+        sha256=report.sha256,
+        elapsed_s=report.elapsed_s,
+    )
+
+
+def _print_report(view: ProgressView, delivered: Delivered) -> None:
+    if not delivered.lines:
+        view.message(f"video: {delivered.result_url}", video_url=delivered.result_url)
+        return
+    for sink, location, error in delivered.lines:
+        if error is None:
+            view.message(f"{sink}: {location}", sink=sink, location=location)
+        else:
+            view.message(f"{sink} FAILED: {error}", sink=sink, error=error)
+    if delivered.sha256 is not None:
+        speed = ""
+        if delivered.elapsed_s and delivered.size is not None:
+            speed = f" in {delivered.elapsed_s:.2f} s ({delivered.size / delivered.elapsed_s / 2**20:.1f} MiB/s)"
+        view.message(
+            f"{delivered.size:,} bytes{speed}, sha256 {delivered.sha256}", size=delivered.size, sha256=delivered.sha256
+        )
+
+
+def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command:
+    def run(**values: Any) -> None:
+        params = dict(values.pop("params_file") or {})
+        params.update(collect(spec, values))
+        try:
+            prepare(spec, params)
+        except ParameterValidationError as exc:
+            click.echo(f"{len(exc.violations)} invalid parameter(s) for {spec.id}; nothing was sent:", err=True)
+            for violation in exc.violations:
+                click.echo(f"  {violation.path}: {violation.message}", err=True)
+            sys.exit(EXIT_INVALID)
+        auth_env = spec.provider.auth.env
+        if not values["sandbox"] and auth_env and not os.environ.get(auth_env):
+            click.echo(
+                f"No API key: {spec.provider.title} needs {auth_env} set in the environment.\n"
+                f"To try it without a key (and without cost), add --sandbox: the whole job then runs against "
+                f"a local stand-in of the API and still ends with a real MP4.",
+                err=True,
+            )
+            sys.exit(EXIT_ERROR)
+        configs = sink_configs(values["out"], values["s3"], values["s3_endpoint"], values["webhook"])
+        journal = _journal_for(values)
+        view = choose_view(
+            spec.id, as_json=values["as_json"], expected_s=values["sandbox_duration"] if values["sandbox"] else None
+        )
+
+        async def main() -> Delivered:
+            async with contextlib.AsyncExitStack() as stack:
+                base_urls: Mapping[str, str] = _base_urls(values["base_url"], spec)
+                env: Mapping[str, str] = os.environ
+                strategy: PollingStrategy | str = values["strategy"] or "adaptive"
+                if values["sandbox"]:
+                    duration = values["sandbox_duration"]
+                    base_urls, env = await stack.enter_async_context(_sandboxed(registry, duration))
+                    # The spec's hints describe the real API's minutes; a sandbox job takes seconds.
+                    strategy = values["strategy"] or FixedInterval(max(0.2, duration / 10))
+                return await _generate(
+                    registry, spec, params, configs=configs, journal=journal, base_urls=base_urls, env=env,
+                    strategy=strategy, deadline=values["deadline"], view=view,
+                )  # fmt: skip
+
+        try:
+            delivered = asyncio.run(main())
+        except KeyboardInterrupt:
+            view.close()
+            sys.exit(EXIT_INTERRUPTED)
+        except (JobFailedError, JobCancelledError) as exc:
+            view.close()
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_JOB_FAILED)
+        except WanEngineError as exc:
+            view.close()
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        view.close()
+        _print_report(view, delivered)
+        if any(error is not None for _sink, _location, error in delivered.lines):
+            sys.exit(EXIT_ERROR)
+
+    def load_params(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            loaded = json.loads(Path(value).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise click.BadParameter(str(exc)) from None
+        if not isinstance(loaded, dict):
+            raise click.BadParameter("the file must hold a JSON object")
+        return loaded
+
+    common = [
+        click.Option(
+            ["--params", "params_file"],
+            type=click.Path(dir_okay=False),
+            callback=load_params,
+            help="A JSON file of parameters; options given on the command line override it.",
+        ),
+        click.Option(["--out"], type=click.Path(file_okay=False), help="Save the video (and a sidecar JSON) here."),
+        click.Option(["--s3"], help="Also upload to s3://bucket/prefix (needs the wan-engine-s3 plugin)."),
+        click.Option(["--s3-endpoint"], help="S3 endpoint URL, for S3-compatible stores."),
+        click.Option(["--webhook"], help=f"POST a signed event here when delivered (secret in {WEBHOOK_SECRET_ENV})."),
+        click.Option(
+            ["--strategy"],
+            default=None,
+            help="Polling strategy plugin: fixed, exponential, adaptive (the default), or a third-party one.",
+        ),
+        click.Option(["--deadline"], type=float, help="Stop waiting after this many seconds (the job keeps running)."),
+        click.Option(["--base-url"], help="Talk to this base URL instead of the provider's."),
+        click.Option(["--sandbox"], is_flag=True, help="Run against a local sandbox in this process: no key, no cost."),
+        click.Option(
+            ["--sandbox-duration"],
+            type=float,
+            default=3.0,
+            show_default=True,
+            help="Simulated job length with --sandbox.",
+        ),
+        click.Option(["--json", "as_json"], is_flag=True, help="One JSON object per event on stdout."),
+        click.Option(
+            ["--journal"],
+            type=click.Path(dir_okay=False),
+            help=f"Journal file (default: ${JOURNAL_ENV}, else the user data folder; none with --sandbox).",
+        ),
+        click.Option(["--no-journal"], is_flag=True, help="Keep no journal: a crash loses track of the job."),
+    ]
+    return click.Command(
+        spec.id,
+        params=[*parameter_options(spec), *common],
+        callback=run,
+        help=f"{spec.title} ({spec.provider.title}). {spec.document.description or ''}",
+        short_help=spec.title,
+    )
+
+
+def _journal_for(values: Mapping[str, Any]) -> Path | None:
+    """Real jobs are journaled by default (they cost money); sandbox jobs only when asked, since a
+    later ``wan-engine resume`` could not reach the sandbox that ran them."""
+    if values["no_journal"]:
+        return None
+    if values["journal"]:
+        return Path(values["journal"])
+    return None if values["sandbox"] else journal_path()
+
+
+def _base_urls(base_url: str | None, spec: ModelSpec) -> dict[str, str]:
+    return {spec.provider.id: base_url} if base_url else {}
+
+
+class GenerateCommand(click.Group):
+    """``generate MODEL [OPTIONS]``: each model is a subcommand built from its spec on demand."""
+
+    def _registry(self, ctx: click.Context) -> SpecRegistry:
+        obj = ctx.find_root().obj
+        registry = getattr(obj, "registry", None)
+        return registry if isinstance(registry, SpecRegistry) else SpecRegistry.discover()
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self._registry(ctx).models_by_id)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        registry = self._registry(ctx)
+        if cmd_name not in registry.models_by_id:
+            return None
+        return make_model_command(registry, registry.model(cmd_name))
+
+
+generate_command = GenerateCommand("generate", help="Generate a video with MODEL: submit, watch, and deliver it.")

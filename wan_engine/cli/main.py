@@ -1,0 +1,202 @@
+"""The ``wan-engine`` command line.
+
+Commands stay thin: they parse, call the library, and print. Anything a
+script could want from a command is available from Python too.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from wan_engine.cli.generate import generate_command
+from wan_engine.cli.harness import add_to as add_harness_commands
+from wan_engine.cli.journal import jobs as jobs_command
+from wan_engine.cli.journal import resume as resume_command
+from wan_engine.cli.journal import status as status_command
+from wan_engine.cli.plugins import plugins as plugins_command
+from wan_engine.cli.sandbox import sandbox_command
+from wan_engine.cli.spec import spec_group
+from wan_engine.errors import ParameterValidationError, WanEngineError
+from wan_engine.spec.params import build_body, prepare
+from wan_engine.spec.registry import SpecRegistry
+
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+
+class Context:
+    def __init__(self, spec_dirs: tuple[str, ...]) -> None:
+        self.spec_dirs = spec_dirs
+        self._registry: SpecRegistry | None = None
+
+    @property
+    def registry(self) -> SpecRegistry:
+        if self._registry is None:
+            self._registry = SpecRegistry.discover(self.spec_dirs)
+        return self._registry
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--specs",
+    "spec_dirs",
+    multiple=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="An extra folder of spec files (repeatable; WAN_ENGINE_SPEC_PATH works too).",
+)
+@click.pass_context
+def cli(ctx: click.Context, spec_dirs: tuple[str, ...]) -> None:
+    """Run asynchronous video-generation models described by spec files."""
+    ctx.obj = Context(spec_dirs)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per model.")
+@pass_context
+def models(obj: Context, as_json: bool) -> None:
+    """List every model the spec folders describe."""
+    specs = obj.registry.models()
+    if as_json:
+        for spec in specs:
+            click.echo(
+                json.dumps(
+                    {
+                        "id": spec.id,
+                        "title": spec.title,
+                        "provider": spec.provider.id,
+                        "spec_version": spec.spec_version,
+                        "file": spec.document.source_file,
+                    }
+                )
+            )
+        return
+    table = Table("model", "title", "provider", "spec")
+    for spec in specs:
+        table.add_row(spec.id, spec.title, spec.provider.id, spec.spec_version)
+    stdout.print(table)
+
+
+def _allowed(prop: dict[str, Any]) -> str:
+    if "enum" in prop:
+        return ", ".join(json.dumps(v) for v in prop["enum"])
+    limits = []
+    for key, label in (
+        ("minLength", "min length"),
+        ("maxLength", "max length"),
+        ("minItems", "min items"),
+        ("maxItems", "max items"),
+        ("minimum", "min"),
+        ("maximum", "max"),
+    ):
+        if key in prop:
+            limits.append(f"{label} {prop[key]}")
+    if prop.get("format"):
+        limits.append(prop["format"])
+    items = prop.get("items")
+    if isinstance(items, dict) and items.get("format"):
+        limits.append(f"items: {items['format']}")
+    return "; ".join(limits)
+
+
+def _type(prop: dict[str, Any]) -> str:
+    kind = prop.get("type")
+    if kind is None and "enum" in prop:
+        kind = sorted({type(v).__name__.replace("str", "string").replace("int", "integer") for v in prop["enum"]})
+    if isinstance(kind, list):
+        return " | ".join(kind)
+    if kind == "array" and isinstance(prop.get("items"), dict):
+        return f"{prop['items'].get('type', 'any')}[]"
+    return str(kind or "any")
+
+
+@cli.command()
+@click.argument("model")
+@pass_context
+def describe(obj: Context, model: str) -> None:
+    """A table of MODEL's parameters: types, defaults, allowed values, limits."""
+    spec = obj.registry.model(model)
+    schema = spec.parameters
+    required = set(schema.get("required", []))
+    stdout.print(f"[bold]{spec.id}[/bold]: {spec.title} (provider {spec.provider.id}, spec {spec.spec_version})")
+    table = Table("parameter", "type", "required", "default", "allowed / limits")
+    for name, raw in schema.get("properties", {}).items():
+        prop = raw if isinstance(raw, dict) else {}  # a boolean sub-schema (true/false) says nothing to tabulate
+        table.add_row(
+            name,
+            _type(prop),
+            "yes" if name in required else "",
+            json.dumps(prop["default"]) if "default" in prop else "",
+            _allowed(prop),
+        )
+    stdout.print(table)
+    rules = dict.fromkeys(r["description"] for r in schema.get("allOf", []) if r.get("description"))
+    for rule in rules:
+        stdout.print(f"- {rule}", markup=False)
+
+
+def _read_params(source: str) -> Any:
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{source} is not JSON: {exc}") from None
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("params_file", metavar="PARAMS.json")
+@click.option("--body", "show_body", is_flag=True, help="Print the request body that would be sent.")
+@pass_context
+def validate(obj: Context, model: str, params_file: str, show_body: bool) -> None:
+    """Check PARAMS.json ('-' for stdin) against MODEL's schema; exit 1 listing every violation."""
+    spec = obj.registry.model(model)
+    params = _read_params(params_file)
+    try:
+        filled = prepare(spec, params)
+    except ParameterValidationError as exc:
+        stderr.print(f"[red]{len(exc.violations)} violation(s)[/red] for {escape(model)}:")
+        for violation in exc.violations:
+            stderr.print(f"  {violation.path}: {violation.message}", markup=False)
+        sys.exit(1)
+    stdout.print(f"[green]valid[/green] request for {model}")
+    if show_body:
+        click.echo(json.dumps(build_body(spec, filled), indent=2))
+
+
+cli.add_command(sandbox_command)
+cli.add_command(generate_command)
+cli.add_command(plugins_command)
+add_harness_commands(cli)
+for command in (jobs_command, status_command, resume_command, spec_group):
+    cli.add_command(command)
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        stderr.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except WanEngineError as exc:
+        stderr.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

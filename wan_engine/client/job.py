@@ -1,0 +1,262 @@
+"""A handle on one provider job: its id is known from the start, so it can be stored and resumed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from wan_engine.client.events import Completed, Event, Failed, Progress, StatusChanged
+from wan_engine.client.polling import PollContext, PollingStrategy, bounded_delay
+from wan_engine.client.result import Result, Timings, metadata, video_urls
+from wan_engine.client.retry_after import parse_retry_after
+from wan_engine.errors import DeadlineExceededError, JobCancelledError, JobFailedError, ProtocolError
+from wan_engine.spec import pointer as json_pointer
+from wan_engine.spec.model import ModelSpec
+from wan_engine.states import JobState
+
+if TYPE_CHECKING:
+    from wan_engine.client.engine import Engine
+
+log = logging.getLogger("wan_engine")
+
+
+class Job:
+    def __init__(
+        self,
+        engine: Engine,
+        spec: ModelSpec,
+        job_id: str,
+        *,
+        params: dict[str, Any] | None = None,
+        submitted_at: float | None = None,
+    ) -> None:
+        self.engine = engine
+        self.spec = spec
+        self.id = job_id
+        self.params = params
+        self.submitted_at = submitted_at
+        self.state: JobState | None = None
+        self.provider_status: Any = None
+        self.polls = 0
+        self.last_response: Any = None
+        self._server_hint_s: float | None = None
+        self._history: list[Event] = []
+        self._subscribers: list[asyncio.Queue[Event]] = []
+        self._callbacks: list[Callable[[Event], object]] = []
+        self._waiter: asyncio.Task[Result] | None = None
+        self._outcome: Result | BaseException | None = None
+        # journal hook: the job's local key in the engine's journal (None when not journaled).
+        self.journal_key: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<Job {self.spec.id} {self.id} {self.state.value if self.state else 'unknown'}>"
+
+    @property
+    def model(self) -> str:
+        return self.spec.id
+
+    # -- events ------------------------------------------------------------------------
+
+    def on(self, callback: Callable[[Event], object]) -> None:
+        """Call ``callback`` with every event from now on (after replaying the history)."""
+        for event in self._history:
+            callback(event)
+        self._callbacks.append(callback)
+
+    def _emit(self, event: Event) -> None:
+        if not isinstance(event, Progress):
+            self._history.append(event)
+        for queue in self._subscribers:
+            queue.put_nowait(event)
+        for callback in self._callbacks:
+            try:
+                callback(event)
+            except Exception:  # a UI bug must not kill a paid job
+                log.exception("event callback failed for job %s", self.id)
+
+    async def events(self, **wait_options: Any) -> AsyncIterator[Event]:
+        """Every event of the job, past ones first; ends after the terminal event.
+
+        Starts waiting (with ``wait_options``) if nobody has yet, so
+        ``async for event in job.events()`` alone drives a job to its end. A
+        wait that stops without a terminal event (deadline, network) raises here.
+        """
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        for event in self._history:
+            queue.put_nowait(event)
+        self._subscribers.append(queue)
+        settled = any(isinstance(e, (Completed, Failed)) for e in self._history)
+        waiter = None if settled else self._ensure_waiter(**wait_options)
+        try:
+            while True:
+                if queue.empty() and waiter is not None and waiter.done():
+                    exc = None if waiter.cancelled() else waiter.exception()
+                    if exc is not None and not isinstance(exc, (JobFailedError, JobCancelledError)):
+                        raise exc
+                    return
+                getter = asyncio.ensure_future(queue.get())
+                pending: set[asyncio.Future[Any]] = {getter}
+                if waiter is not None and not waiter.done():
+                    pending.add(waiter)
+                await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
+                    continue
+                event = getter.result()
+                yield event
+                if isinstance(event, (Completed, Failed)):
+                    return
+        finally:
+            self._subscribers.remove(queue)
+
+    # -- observing responses -----------------------------------------------------------
+
+    def observe(self, document: Any, headers: Mapping[str, str] | None = None) -> JobState:
+        """Fold one status document into the job's state, emitting what changed."""
+        clock = self.engine.clock
+        provider = self.spec.provider
+        self.last_response = document
+        status = json_pointer.resolve(document, provider.status_pointer)
+        state = provider.engine_state(status)
+        if status not in provider.statuses:
+            log.warning("job %s: unmapped provider status %r, treated as %s", self.id, status, state.value)
+        self._server_hint_s = parse_retry_after((headers or {}).get("Retry-After"), clock.wall())
+        if state is not self.state or status != self.provider_status:
+            previous, self.state, self.provider_status = self.state, state, status
+            self._emit(StatusChanged(self.id, previous, state, status, clock.now()))
+        return state
+
+    def _progress(self) -> None:
+        now = self.engine.clock.now()
+        elapsed = now - self.submitted_at if self.submitted_at is not None else 0.0
+        expected = self.spec.polling.typical_duration_s
+        fraction = min(0.99, elapsed / expected) if expected else None
+        self._emit(Progress(self.id, elapsed, self.polls, expected, fraction, now))
+
+    def _finish(self, waited_s: float) -> Result:
+        document = self.last_response
+        provider = self.spec.provider
+        now = self.engine.clock.now()
+        if self.state is JobState.SUCCEEDED:
+            urls = video_urls(self.spec, document)
+            if not urls:
+                raise ProtocolError(
+                    f"job {self.id} succeeded but no video URL at {provider.result.video_url}", job_id=self.id
+                )
+            result = Result(
+                self.id,
+                self.spec.id,
+                self.spec.spec_version,
+                urls,
+                metadata(self.spec, document),
+                Timings(self.submitted_at, now, waited_s, self.polls),
+                document,
+            )
+            self._outcome = result
+            self._emit(Completed(self.id, result, now))
+            return result
+        if self.state is JobState.FAILED:
+            message = json_pointer.first(document, provider.result.error_message)
+            code = json_pointer.first(document, provider.result.error_code)
+            error: Exception = JobFailedError(
+                self.id, str(message) if message is not None else "no message", None if code is None else str(code)
+            )
+        else:
+            error = JobCancelledError(self.id, remote=True)
+        self._outcome = error
+        self._emit(Failed(self.id, error, now))
+        raise error
+
+    # -- waiting -----------------------------------------------------------------------
+
+    async def refresh(self) -> JobState:
+        response = await self.engine.transport.status(self.spec, self.id)
+        self.polls += 1
+        state = self.observe(response.document, response.headers)
+        self._progress()
+        return state
+
+    def _ensure_waiter(
+        self, strategy: PollingStrategy | str | None = None, deadline: float | None = None
+    ) -> asyncio.Task[Result]:
+        if self._waiter is None or (self._waiter.done() and not isinstance(self._outcome, Result)):
+            if self._outcome is not None and not isinstance(self._outcome, DeadlineExceededError):
+                outcome = self._outcome
+
+                async def settled() -> Result:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                    return outcome
+
+                self._waiter = asyncio.ensure_future(settled())
+            else:
+                self._waiter = asyncio.ensure_future(self._poll(self.engine.strategy_for(strategy), deadline))
+        return self._waiter
+
+    async def wait(self, strategy: PollingStrategy | str | None = None, deadline: float | None = None) -> Result:
+        """Poll until the job ends; raises JobFailedError, JobCancelledError or DeadlineExceededError.
+
+        ``deadline`` is seconds from now. Reaching it stops polling but leaves
+        the job as it is: wait again, or resume it by id later.
+        """
+        waiter = self._ensure_waiter(strategy, deadline)
+        try:
+            return await asyncio.shield(waiter)
+        except asyncio.CancelledError:
+            if waiter.cancelled() and isinstance(self._outcome, JobCancelledError):
+                raise self._outcome from None
+            raise
+
+    async def _poll(self, strategy: PollingStrategy, deadline: float | None) -> Result:
+        clock = self.engine.clock
+        started = clock.now()
+        if self.submitted_at is None:
+            self.submitted_at = started
+        try:
+            while True:
+                if self.state is not None and self.state.terminal:
+                    return self._finish(clock.now() - started)
+                waited = clock.now() - started
+                remaining = None if deadline is None else deadline - waited
+                if remaining is not None and remaining <= 0:
+                    raise DeadlineExceededError(self.id, deadline or 0.0)
+                if self.state is not None or self.polls:
+                    ctx = PollContext(
+                        elapsed_s=clock.now() - self.submitted_at,
+                        polls=self.polls,
+                        state=self.state or JobState.QUEUED,
+                        hints=self.spec.polling,
+                        retry_after_s=self._server_hint_s,
+                        remaining_s=remaining,
+                    )
+                    await clock.sleep(bounded_delay(strategy.next_delay(ctx), ctx))
+                    if deadline is not None and clock.now() - started >= deadline:
+                        raise DeadlineExceededError(self.id, deadline)
+                await self.refresh()
+        except DeadlineExceededError as exc:
+            self._outcome = exc
+            raise
+
+    async def cancel(self) -> bool:
+        """Cancel on the provider where the spec can; else stop polling here. True if remote."""
+        remote = self.spec.provider.cancel is not None
+        if remote:
+            response = await self.engine.transport.cancel(self.spec, self.id)
+            provider = self.spec.provider
+            if json_pointer.resolve(response.document, provider.status_pointer) is not None:
+                self.observe(response.document, response.headers)
+            elif self.state is not JobState.CANCELLED:
+                # The provider accepted the cancel but answered without a status (DashScope-style
+                # {request_id}): the accepted cancel is the news, in the provider's own word for it.
+                previous, self.state = self.state, JobState.CANCELLED
+                self.provider_status = provider.canonical_status(JobState.CANCELLED)
+                self._emit(StatusChanged(self.id, previous, self.state, self.provider_status, self.engine.clock.now()))
+        # Without a remote cancel, stopping our waiter (below) is the whole of a local cancel.
+        error = JobCancelledError(self.id, remote=remote)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.cancel()
+        self._outcome = error
+        self._emit(Failed(self.id, error, self.engine.clock.now()))
+        return remote

@@ -1,0 +1,52 @@
+"""Job events into the journal, as they happen: a ``Job.on`` callback.
+
+Hooking the existing event stream (rather than the polling loop) means the
+journal sees exactly what a progress UI sees, in the same order, and the
+job code needs no journal knowledge. The callback runs synchronously inside
+the event's emission, so a status is durable before the job polls again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wan_engine.client.events import Completed, Event, Failed, Progress, StatusChanged
+from wan_engine.crashpoints import crashpoint
+from wan_engine.errors import JobCancelledError
+from wan_engine.journal.records import JournalState, ResultRecord
+from wan_engine.journal.store import JournalStore
+
+if TYPE_CHECKING:
+    from wan_engine.client.job import Job
+
+
+class JournalRecorder:
+    """Writes one job's status changes, result and error to the journal under its local key."""
+
+    def __init__(self, job: Job, journal: JournalStore, key: str) -> None:
+        self.job, self.journal, self.key = job, journal, key
+
+    def __call__(self, event: Event) -> None:
+        wall = self.job.engine.clock.wall()
+        if isinstance(event, Progress):
+            crashpoint("poll.progress")
+        elif isinstance(event, StatusChanged):
+            if event.state.terminal:
+                crashpoint("poll.before_terminal_journal")
+            self.journal.record_status(self.key, event.state, event.provider_status, wall)
+        elif isinstance(event, Completed):
+            result = event.result
+            record = ResultRecord(tuple(result.video_urls), dict(result.metadata), wall, result.timings.polls)
+            self.journal.record_result(self.key, record, wall)
+            crashpoint("poll.after_terminal_journal")
+        elif isinstance(event, Failed):
+            error = event.error
+            state = JournalState.CANCELLED if isinstance(error, JobCancelledError) else JournalState.FAILED
+            self.journal.record_error(self.key, state, str(error), wall)
+            crashpoint("poll.after_terminal_journal")
+
+
+def attach(job: Job, journal: JournalStore, key: str) -> None:
+    """Journal ``job``'s events under ``key`` from now on (past events are replayed first)."""
+    job.journal_key = key
+    job.on(JournalRecorder(job, journal, key))

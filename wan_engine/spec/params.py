@@ -1,0 +1,133 @@
+"""Checking a request against a model's parameter schema, in words a person understands.
+
+Every violation is collected in one pass (users fix a request once, not once
+per error), each with its JSON path; the schema is compiled once per model.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError as SchemaViolation
+
+from wan_engine.errors import ParameterValidationError, Problem
+from wan_engine.spec.body import render_body
+from wan_engine.spec.model import ModelSpec
+
+_FORMAT_NAMES = {"uri": "a URI", "uri-reference": "a URI reference", "date-time": "an RFC 3339 date-time"}
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _child(path: str, name: str) -> str:
+    return f"{path}.{name}" if name.isidentifier() else f"{path}[{json.dumps(name)}]"
+
+
+def _json_path(error: SchemaViolation) -> str:
+    """The instance path, spelled as ``_child`` spells it (jsonschema's json_path writes every key as .key)."""
+    path = "$"
+    for step in error.absolute_path:
+        path = f"{path}[{step}]" if isinstance(step, int) else _child(path, step)
+    return path
+
+
+def _rule(root: dict[str, Any], error: SchemaViolation) -> str | None:
+    """The description of the conditional rule (if/then) that produced an error, if any."""
+    node: Any = root
+    found: str | None = None
+    for step in error.schema_path:
+        if isinstance(node, dict) and "then" in node and "description" in node and step in ("then", "else"):
+            found = node["description"]
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            break
+    return found
+
+
+def describe_error(
+    error: SchemaViolation, root: dict[str, Any], unknown: str = "is not a parameter of this model"
+) -> list[Problem]:
+    """Problems a person can act on, each at the path of the field concerned (a missing or unknown key too)."""
+    path, v = _json_path(error), error.validator
+    got: Any = error.instance
+    expected: Any = error.validator_value
+    schema: Any = error.schema
+    if v == "required":
+        missing = [n for n in expected if isinstance(got, dict) and n not in got]
+        return [Problem(_child(path, n), "is required") for n in missing]
+    if v == "additionalProperties":
+        known = sorted(schema.get("properties", {}))
+        extra = sorted(set(got) - set(known)) if isinstance(got, dict) else []
+        return [
+            Problem(_child(path, n), f"{unknown} (known: {', '.join(known)})") for n in extra
+        ]
+    if v == "enum":
+        message = f"must be one of {', '.join(_show(x) for x in expected)} (got {_show(got)})"
+    elif v == "const":
+        message = f"must be {_show(expected)} (got {_show(got)})"
+    elif v == "type":
+        kinds = expected if isinstance(expected, str) else " or ".join(expected)
+        message = f"must be of type {kinds} (got {type(got).__name__} {_show(got)})"
+    elif v == "maxLength":
+        message = f"must be at most {expected} characters long (got {len(got)})"
+    elif v == "minLength":
+        message = f"must be at least {expected} character{'s' if expected != 1 else ''} long (got {len(got)})"
+    elif v == "maxItems":
+        message = f"must have at most {expected} item{'s' if expected != 1 else ''} (got {len(got)})"
+    elif v == "minItems":
+        message = f"must have at least {expected} item{'s' if expected != 1 else ''} (got {len(got)})"
+    elif v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        sign = {"minimum": ">=", "maximum": "<=", "exclusiveMinimum": ">", "exclusiveMaximum": "<"}[v]
+        message = f"must be {sign} {expected} (got {_show(got)})"
+    elif v == "format":
+        message = f"must be {_FORMAT_NAMES.get(expected, expected)} (got {_show(got)})"
+    elif v == "pattern":
+        message = f"must match the pattern {expected} (got {_show(got)})"
+    elif v == "uniqueItems":
+        message = "must not repeat items"
+    else:
+        message = error.message
+    rule = _rule(root, error)
+    return [Problem(path, f"{message}; rule: {rule}" if rule else message)]
+
+
+def violations(validator: jsonschema.Draft202012Validator, params: Any) -> list[Problem]:
+    root = validator.schema if isinstance(validator.schema, dict) else {}
+    found: list[Problem] = []
+    for error in validator.iter_errors(params):
+        found.extend(describe_error(error, root))
+    unique = sorted(set(found), key=lambda p: (p.path, p.message))
+    return unique
+
+
+def with_defaults(schema: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Top-level defaults filled in, so the body says exactly what was asked for."""
+    filled = dict(params)
+    for name, prop in schema.get("properties", {}).items():
+        if name not in filled and isinstance(prop, dict) and "default" in prop:
+            filled[name] = prop["default"]
+    return filled
+
+
+def prepare(spec: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
+    """Validate, apply defaults, re-check (a default may break a condition); raise with every violation."""
+    validator = spec.validator
+    problems = violations(validator, params)
+    if problems:
+        raise ParameterValidationError(spec.id, problems)
+    filled = with_defaults(spec.parameters, params)
+    problems = [Problem(p.path, f"{p.message} (after applying defaults)") for p in violations(validator, filled)]
+    if problems:
+        raise ParameterValidationError(spec.id, problems)
+    return filled
+
+
+def build_body(spec: ModelSpec, params: dict[str, Any]) -> Any:
+    """The exact submit body, from parameters that already passed ``prepare``."""
+    return render_body(spec.submit_endpoint.body, params, {"model": spec.provider_model})
