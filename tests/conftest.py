@@ -40,9 +40,28 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+# fast: the local edit-test loop (``pytest -m "not e2e"``); a property still sees a few dozen
+# inputs across its specs, and the ci profile runs the full bounded count.
+settings.register_profile(
+    "fast",
+    max_examples=8,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "fast"))
 
-FIXTURES = Path(__file__).resolve().parent / "spec_fixtures"
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e/ is end to end; tests elsewhere opt in with ``@pytest.mark.e2e``."""
+    for item in items:
+        if E2E in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+FIXTURES = Path(__file__).resolve().parent / "support" / "spec_fixtures"
 EXTRA_SPECS = FIXTURES / "extra_specs"
 
 

@@ -49,6 +49,7 @@ def test_help_lists_every_parameter_with_allowed_values_and_defaults() -> None:
     assert "max length 500" in text and "at most 5 (repeatable)" in text
 
 
+@pytest.mark.e2e
 def test_sandbox_generation_writes_a_playable_mp4_and_its_sidecar(tmp_path: Path) -> None:
     out = tmp_path / "videos"
     done = wan_engine(
@@ -139,6 +140,7 @@ def test_a_journaled_generation_shows_in_jobs_and_status_after_it_ends(tmp_path:
     assert str(video) in status.stdout
 
 
+@pytest.mark.e2e
 def test_a_real_run_is_journaled_by_default_and_ctrl_c_leaves_it_resumable(tmp_path: Path) -> None:
     """Against an API at --base-url (a sandbox in a thread here): journaled without asking, and an
     interrupt says how to pick the job up, which ``wan-engine resume`` then does."""
@@ -178,6 +180,7 @@ def test_a_real_run_is_journaled_by_default_and_ctrl_c_leaves_it_resumable(tmp_p
     assert len(list((tmp_path / "videos").rglob("*.mp4"))) == 1
 
 
+@pytest.mark.e2e
 def test_on_a_terminal_a_live_display_shows_state_time_and_download(tmp_path: Path) -> None:
     import pty
 

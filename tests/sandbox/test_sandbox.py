@@ -25,7 +25,7 @@ from wan_engine.spec.files import bundled_specs_dir
 from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
 
-FIXTURE_SPECS = Path(__file__).resolve().parent / "spec_fixtures" / "extra_specs"
+FIXTURE_SPECS = Path(__file__).resolve().parents[1] / "support" / "spec_fixtures" / "extra_specs"
 MODEL = "alibaba/wan-2-7-r2v"
 KEY = {"Authorization": "Bearer test-key"}
 VALID = {"model": MODEL, "prompt": "Video 1 dances.", "video_urls": ["https://example.com/a.mp4"], "duration": 5}
@@ -418,6 +418,7 @@ def test_command_rejects_a_bad_fault() -> None:
     assert result.exit_code == 2 and "job_fails" in result.output
 
 
+@pytest.mark.e2e
 def test_command_serves_announces_and_stops_on_ctrl_c() -> None:
     process = subprocess.Popen(
         [sys.executable, "-c", "from wan_engine.cli.sandbox import sandbox_command; sandbox_command()",

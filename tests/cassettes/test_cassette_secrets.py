@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
-from local_server import serving
+from support.local_server import serving
 
 from wan_engine.cassettes import read_cassette, record_session, replay_session
 from wan_engine.cassettes.scrubbing import Scrubber, scrub_url_query

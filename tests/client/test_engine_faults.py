@@ -6,7 +6,7 @@ import socket
 from datetime import timedelta
 
 import pytest
-from engine_support import KEY, MODEL, VIDEO_PARAMS, sandbox_engine
+from support.engine import KEY, MODEL, VIDEO_PARAMS, sandbox_engine
 
 from wan_engine.client.engine import Engine
 from wan_engine.client.polling import FixedInterval

@@ -17,7 +17,7 @@ from wan_engine.spec.files import bundled_specs_dir
 from wan_engine.spec.model import ModelSpec
 from wan_engine.spec.registry import SpecRegistry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODELS = SpecRegistry.discover().models()
 each_model = pytest.mark.parametrize("spec", MODELS, ids=[m.id for m in MODELS])
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-HARNESS = Path(__file__).with_name("crash_harness.py")
+HARNESS = Path(__file__).resolve().parents[1] / "support" / "crash_harness.py"
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="the harness forks")
+@pytest.mark.e2e
 def test_two_resuming_processes_never_both_deliver_a_job(tmp_path: Path) -> None:
     report = tmp_path / "race.json"
     done = subprocess.run(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-HARNESS = Path(__file__).with_name("crash_harness.py")
+HARNESS = Path(__file__).resolve().parents[1] / "support" / "crash_harness.py"
 JOBS_PER_RUN = 4
 PARALLEL = 8
 

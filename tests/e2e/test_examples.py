@@ -10,7 +10,7 @@ from pathlib import Path
 from wan_engine.sandbox import SandboxConfig, running_in_thread
 from wan_engine.spec.registry import SpecRegistry
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 def run(script: str, *args: str) -> str:

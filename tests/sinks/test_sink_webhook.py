@@ -14,9 +14,9 @@ import aiohttp
 import attrs
 import pytest
 from aiohttp import web
-from local_server import serving
 from standardwebhooks import Webhook
 from standardwebhooks.exceptions import WebhookVerificationError
+from support.local_server import serving
 
 from wan_engine.clock import SystemClock, VirtualClock
 from wan_engine.sinks import DeliverySummary, Provenance, SinkContext, sink_from_name

@@ -16,7 +16,7 @@ import wan_engine.pytest_plugin  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = "alibaba/wan-2-7-r2v"
 DOC = ROOT / "docs" / "testing-offline.md"
 

@@ -15,7 +15,7 @@ from wan_engine.cli.harness import harness
 from wan_engine.sandbox import SandboxConfig, running_in_thread
 from wan_engine.spec.registry import SpecRegistry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = "alibaba/wan-2-7-r2v"
 SCRIPT = ROOT / "cassettes" / "record-all.sh"
 PARAMS = ROOT / "cassettes" / MODEL / "params" / "reference-videos.json"

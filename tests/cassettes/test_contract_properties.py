@@ -15,7 +15,7 @@ from wan_engine.cassettes.contract import check_document
 from wan_engine.cassettes.serializer import CassetteDocument, read_cassette
 from wan_engine.spec.registry import SpecRegistry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = SpecRegistry.discover()
 PROVIDER = REGISTRY.model("alibaba/wan-2-7-r2v").provider
 CASSETTES = {p.stem: read_cassette(p) for p in sorted((ROOT / "cassettes" / "alibaba" / "wan-2-7-r2v").glob("*.yaml"))}

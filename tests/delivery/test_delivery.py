@@ -22,9 +22,9 @@ from typing import Any
 import attrs
 import pytest
 from aiohttp import web
-from local_server import serving
-from seaweed import BUCKET, keys_under, pending_uploads_under, s3_client, seaweed, unique_prefix
 from standardwebhooks import Webhook
+from support.local_server import serving
+from support.seaweed import BUCKET, keys_under, pending_uploads_under, s3_client, seaweed, unique_prefix
 from wan_engine_s3.seaweed import SeaweedFS
 
 from wan_engine.client.engine import Engine

@@ -16,7 +16,7 @@ import aiohttp
 import attrs
 import pytest
 from aiohttp import web
-from local_server import serving
+from support.local_server import serving
 
 from wan_engine.clock import VirtualClock
 from wan_engine.delivery.download import (

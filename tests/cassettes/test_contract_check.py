@@ -15,7 +15,7 @@ from wan_engine.cassettes.serializer import CassetteDocument, read_cassette, wri
 from wan_engine.cli.harness import harness
 from wan_engine.spec.registry import SpecRegistry
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FOLDER = ROOT / "cassettes" / "alibaba" / "wan-2-7-r2v"
 SUCCESS = FOLDER / "success-reference-videos.yaml"
 FAILS = FOLDER / "job-fails.yaml"

@@ -93,6 +93,7 @@ def copy_of_wan(folder: Path, model_id: str, **changes: Any) -> Path:
     return write_json(folder / (model_id.replace("/", "_") + ".json"), document)
 
 
+@pytest.mark.e2e
 def test_models_lists_the_bundled_model(runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
     result = runs["models"]
     assert result.returncode == 0, result.stderr
@@ -107,6 +108,7 @@ def test_models_as_json(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     assert wan["provider"] == "aimlapi" and wan["file"].endswith("wan-2-7-r2v.json")
 
 
+@pytest.mark.e2e
 def test_validate_a_bad_request_exits_1_naming_every_path(runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
     result = runs["validate-bad"]
     assert result.returncode == 1, (result.stdout, result.stderr)
@@ -114,6 +116,7 @@ def test_validate_a_bad_request_exits_1_naming_every_path(runs: dict[str, subpro
         assert path in result.stderr
 
 
+@pytest.mark.e2e
 def test_validate_a_good_request_exits_0_and_shows_the_body(
     runs: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:
@@ -180,6 +183,7 @@ def broken_spec(folder: Path) -> Path:
     return copy_of_wan(folder, "test/broken", spec_version="one", provider="[/nobody]")
 
 
+@pytest.mark.e2e
 def test_an_invalid_spec_file_on_the_spec_path_fails_naming_file_and_path(
     runs: dict[str, subprocess.CompletedProcess[str]],
 ) -> None:

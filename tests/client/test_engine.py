@@ -10,7 +10,7 @@ import sys
 import textwrap
 
 import pytest
-from engine_support import KEY, MODEL, VIDEO_PARAMS, sandbox_engine
+from support.engine import KEY, MODEL, VIDEO_PARAMS, sandbox_engine
 
 from wan_engine.client.engine import Engine
 from wan_engine.client.events import Completed, Progress, StatusChanged, Submitted
@@ -135,6 +135,7 @@ async def test_a_job_is_resumed_by_id_by_another_engine(registry: SpecRegistry) 
         assert sandbox.submission_count == 1
 
 
+@pytest.mark.e2e
 def test_a_job_is_resumed_by_id_from_a_second_process(registry: SpecRegistry) -> None:
     config = SandboxConfig(duration_s=1.0)
     with running_in_thread(registry, config) as sandbox, SyncEngine(

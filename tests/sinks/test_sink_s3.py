@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from seaweed import BUCKET, keys_under, pending_uploads_under, s3_client, seaweed, unique_prefix
+from support.seaweed import BUCKET, keys_under, pending_uploads_under, s3_client, seaweed, unique_prefix
 from wan_engine_s3 import S3Sink
 from wan_engine_s3.seaweed import SeaweedFS
 

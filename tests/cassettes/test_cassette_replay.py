@@ -16,7 +16,7 @@ from wan_engine.errors import JobFailedError, RequestRejectedError
 from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = "alibaba/wan-2-7-r2v"
 FOLDER = ROOT / "cassettes" / MODEL
 CASSETTES = sorted(FOLDER.glob("*.yaml"))

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
-from engine_support import KEY, MODEL, VIDEO_PARAMS, sandbox_engine
-from local_server import serving
+from support.engine import KEY, MODEL, VIDEO_PARAMS, sandbox_engine
+from support.local_server import serving
 
 from wan_engine.cli.journal import jobs, resume, status
 from wan_engine.client.engine import Engine
@@ -259,7 +259,8 @@ def test_resume_command_finishes_jobs_left_by_a_dead_process(registry: SpecRegis
     from wan_engine.sandbox import SandboxConfig, running_in_thread
 
     path = tmp_path / "j.sqlite3"
-    with running_in_thread(registry, SandboxConfig(duration_s=0.3, api_key=KEY)) as sandbox:
+    # duration 0: the job is done at the first poll, so the adaptive schedule never races the wall clock.
+    with running_in_thread(registry, SandboxConfig(duration_s=0.0, api_key=KEY)) as sandbox:
         options = {"base_urls": sandbox.base_urls(), "env": {"AIMLAPI_KEY": KEY}, "journal": path}
         with SyncEngine(registry=registry, **options) as sync:
             job = sync.engine
