@@ -1,8 +1,43 @@
-"""Every error the engine raises, as one tree users can catch at any level.
+"""Every error wan-engine raises, as one tree users can catch at any level.
 
 Errors carry the job id (when there is one) so a caller can resume or report
 it, and are built only from data that cannot hold a credential: the key is
-never passed to an error, so no error message can leak it.
+never passed to an error, and URLs pass through :func:`scrub_url` first.
+No library exception (sqlite3, json, RecursionError from a ``$ref`` cycle,
+LookupError from a plugin name) escapes the public API untranslated::
+
+    WanEngineError
+    ├── SpecError                     a spec file breaks the format: the file and every JSON path
+    │   ├── DuplicateSpecError        two files define one id
+    │   └── InvalidSpecsError         several bad files, all reported at once
+    ├── UsageError (ValueError)       asked for something that cannot be done as asked
+    │   ├── UnknownModelError (KeyError)
+    │   ├── UnknownPluginError (LookupError)   a strategy, sink or plugin name nothing provides
+    │   ├── ParameterValidationError  the parameters break the model's schema (before any request)
+    │   └── PathTemplateError         a sink path template would leave its root
+    ├── ApiError                      the provider answered, and the answer was an error
+    │   ├── AuthenticationError       401/403 or no key: retrying will not help
+    │   ├── NotFoundError
+    │   ├── RateLimitedError
+    │   ├── ServerError
+    │   ├── RequestRejectedError      a 4xx the spec did not foresee
+    │   └── ProtocolError             the answer does not say what the spec says it must
+    ├── NetworkError                  no answer at all (refused, reset, timed out)
+    ├── SubmitOutcomeUnknownError     a submit may have created a paid job: never re-sent
+    ├── JobFailedError / JobCancelledError / DeadlineExceededError
+    ├── DownloadError                 the result could not be fetched
+    │   ├── UnsupportedUrlError (ValueError)
+    │   ├── ResultExpiredError
+    │   └── SizeMismatchError
+    ├── DeliveryError                 nothing was delivered; every data sink rolled back
+    ├── SinkError                     one sink could not do its part
+    │   └── WebhookFailedError
+    ├── JournalError                  the journal cannot be opened, read or written
+    └── CassetteError                 the recorded-session harness
+        ├── CassetteMismatchError     replay was asked for a request the cassette does not hold
+        ├── CassetteFormatError (ValueError)
+        ├── RecordingError
+        └── SourceError (ValueError)  a recording would claim a source it cannot honestly claim
 """
 
 from __future__ import annotations
@@ -10,6 +45,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import attrs
+
+from wan_engine.redaction import scrub_url
 
 
 @attrs.frozen
@@ -39,13 +76,44 @@ class SpecError(WanEngineError):
         super().__init__(f"invalid spec {file}:\n{lines}")
 
 
-class DuplicateSpecError(WanEngineError):
+class DuplicateSpecError(SpecError):
     def __init__(self, kind: str, spec_id: str, first: str, second: str) -> None:
         self.spec_id, self.files = spec_id, (first, second)
-        super().__init__(f"{kind} {spec_id!r} is defined twice: in {first} and in {second}")
+        self.file, self.problems = second, [Problem("$.id", f"{kind} {spec_id!r} is already defined in {first}")]
+        WanEngineError.__init__(self, f"{kind} {spec_id!r} is defined twice: in {first} and in {second}")
 
 
-class UnknownModelError(WanEngineError, KeyError):
+class InvalidSpecsError(SpecError):
+    """Every bad file found while loading, not just the first."""
+
+    def __init__(self, errors: Sequence[WanEngineError]) -> None:
+        self.errors = list(errors)
+        self.file = ", ".join(str(getattr(e, "file", "?")) for e in self.errors)
+        self.problems = [p for e in self.errors for p in getattr(e, "problems", [])]
+        WanEngineError.__init__(self, "\n".join(str(e) for e in self.errors))
+
+
+class UsageError(WanEngineError, ValueError):
+    """What was asked cannot be done as asked (an option, a combination, a name): fix the call."""
+
+
+class UnknownPluginError(UsageError, LookupError):
+    """No installed plugin of that kind has that name; the message lists the ones that exist."""
+
+    def __init__(self, kind: str, name: str, known: Sequence[str], *, failure: str | None = None) -> None:
+        self.kind, self.name, self.known = kind, name, sorted(known)
+        if failure is not None:
+            message = f"{kind} plugin {name!r} failed to load: {failure}"
+        else:
+            message = f"no {kind} plugin named {name!r}; available: {', '.join(self.known) or 'none'}"
+        super().__init__(message)
+
+
+class PathTemplateError(UsageError):
+    """The template, or the path it renders to, would leave the root."""
+
+
+class UnknownModelError(UsageError, KeyError):
     def __init__(self, model: str, known: Sequence[str]) -> None:
         self.model = model
         super().__init__(f"unknown model {model!r}; known models: {', '.join(sorted(known)) or 'none'}")
@@ -54,7 +122,7 @@ class UnknownModelError(WanEngineError, KeyError):
         return str(self.args[0])
 
 
-class ParameterValidationError(WanEngineError, ValueError):
+class ParameterValidationError(UsageError):
     """The parameters break the model's schema; raised before any network call."""
 
     def __init__(self, model: str, violations: Sequence[Problem]) -> None:
@@ -146,3 +214,82 @@ class DeadlineExceededError(WanEngineError):
         super().__init__(
             f"job {job_id} not finished within {deadline_s:g} s; it may still complete: resume it by id"
         )
+
+
+class DownloadError(WanEngineError):
+    """The result could not be downloaded; the message names the URL without its query (signed secrets)."""
+
+    def __init__(self, message: str, *, url: str, job_id: str | None = None) -> None:
+        self.url = scrub_url(url)
+        self.job_id = job_id
+        super().__init__(f"{message} ({self.url})")
+
+
+class UnsupportedUrlError(DownloadError, ValueError):
+    """Only http(s) result URLs are followed: ``file://`` or ``ftp://`` from a response is refused."""
+
+
+class ResultExpiredError(DownloadError):
+    """The result URL answered 403/404/410: it has expired (or never was); fetch a fresh one from the job."""
+
+    def __init__(self, status: int, *, url: str, job_id: str | None = None) -> None:
+        self.status = status
+        super().__init__(f"the result URL answered {status}: it has expired", url=url, job_id=job_id)
+
+
+class SizeMismatchError(DownloadError):
+    """The body was not as long as the server said it would be."""
+
+
+class DeliveryError(WanEngineError):
+    """Nothing was delivered: the download or a data sink failed, and every data sink was rolled back."""
+
+    def __init__(self, message: str, *, job_id: str | None, sink: str | None = None) -> None:
+        self.job_id = job_id
+        self.sink = sink
+        super().__init__(message)
+
+
+class SinkError(WanEngineError):
+    """A sink could not do its part; names the sink, never its credentials."""
+
+    def __init__(self, sink: str, message: str) -> None:
+        self.sink = sink
+        super().__init__(f"sink {sink!r}: {message}")
+
+
+class WebhookFailedError(SinkError):
+    """Every attempt failed; the last reason is kept (status or network error), the secret never is."""
+
+
+class JournalError(WanEngineError):
+    """The journal cannot be used: unreadable, corrupt, read-only, a newer schema, or an unknown job."""
+
+
+class CassetteError(WanEngineError):
+    """Something in the recorded-session harness (record, replay, contract check)."""
+
+
+class CassetteMismatchError(CassetteError):
+    """Replay asked for a request the cassette does not hold (or holds no unplayed answer to)."""
+
+    def __init__(self, method: str, url: str, cassette: str, reason: str | None = None) -> None:
+        self.method, self.url, self.cassette, self.reason = method, url, cassette, reason
+        why = {
+            "already_played": "every recorded answer to it was already played: the engine asked more often "
+            "than the recorded session did",
+            "cassette_not_found": "the cassette file does not exist",
+        }.get(reason or "", "no recorded request matches it")
+        super().__init__(f"{method} {url} is not in cassette {cassette} ({why})")
+
+
+class CassetteFormatError(CassetteError, ValueError):
+    """A cassette file is not in the format this version reads."""
+
+
+class RecordingError(CassetteError):
+    """A recording could not be made (or would not be honest): nothing was written."""
+
+
+class SourceError(CassetteError, ValueError):
+    """A recording would be labelled with a source it cannot honestly claim."""

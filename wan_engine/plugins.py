@@ -16,6 +16,8 @@ from typing import Any
 
 import attrs
 
+from wan_engine.errors import UnknownPluginError
+
 GROUPS = {
     "strategy": "wan_engine.strategies",
     "sink": "wan_engine.sinks",
@@ -63,11 +65,8 @@ class PluginSet:
             return self.loaded[name].obj
         except KeyError:
             broken = [f for f in self.failures if f.name == name]
-            if broken:
-                raise LookupError(f"{self.kind} plugin {name!r} failed to load: {broken[0].error}") from None
-            raise LookupError(
-                f"no {self.kind} plugin named {name!r}; available: {', '.join(sorted(self.loaded)) or 'none'}"
-            ) from None
+            failure = str(broken[0].error) if broken else None
+            raise UnknownPluginError(self.kind, name, list(self.loaded), failure=failure) from None
 
 
 _cache: dict[tuple[str, tuple[str, ...]], PluginSet] = {}

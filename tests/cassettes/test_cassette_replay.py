@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from wan_engine.cassettes import CassetteMismatchError, read_cassette, replay_engine, replay_session
+from wan_engine.cassettes import read_cassette, replay_engine, replay_session
 from wan_engine.cassettes.session import SessionOutcome
 from wan_engine.client.polling import ExponentialBackoff, FixedInterval
 from wan_engine.clock import VirtualClock
-from wan_engine.errors import JobFailedError, RequestRejectedError
+from wan_engine.errors import CassetteMismatchError, JobFailedError, RequestRejectedError
 from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
 

@@ -10,8 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from wan_engine.cassettes import SessionOutcome, check_paths, read_cassette
-from wan_engine.cassettes.provenance import SourceError, decide_source
+from wan_engine.cassettes.provenance import decide_source
 from wan_engine.cli.harness import harness
+from wan_engine.errors import SourceError
 from wan_engine.sandbox import SandboxConfig, running_in_thread
 from wan_engine.spec.registry import SpecRegistry
 

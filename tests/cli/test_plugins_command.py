@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from wan_engine import plugins
 from wan_engine.cli.plugins import plugins as plugins_command
+from wan_engine.errors import UsageError
 from wan_engine.sinks import sink_from_name
 from wan_engine.sinks.file import FileSink
 
@@ -76,5 +77,5 @@ def test_a_plugin_that_builds_no_sink_is_refused(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(plugins, "_entry_points", entry_points)
     monkeypatch.setattr(plugins, "_cache", {})
-    with pytest.raises(TypeError, match="neither open"):
+    with pytest.raises(UsageError, match="neither open"):
         sink_from_name("notasink")

@@ -31,8 +31,9 @@ from wan_engine.client.engine import Engine
 from wan_engine.client.polling import FixedInterval
 from wan_engine.client.result import Result
 from wan_engine.clock import SystemClock
-from wan_engine.delivery.download import DownloadPolicy, ResultExpiredError
-from wan_engine.delivery.tee import DeliveryError, DeliveryReport, deliver, deliver_job
+from wan_engine.delivery.download import DownloadPolicy
+from wan_engine.delivery.tee import DeliveryReport, deliver, deliver_job
+from wan_engine.errors import DeliveryError, ResultExpiredError
 from wan_engine.sandbox import FaultPlan, Sandbox, SandboxConfig
 from wan_engine.sinks import DeliverySummary, SinkContext, sink_from_name
 from wan_engine.sinks.file import FileSink

@@ -19,15 +19,8 @@ from aiohttp import web
 from support.local_server import serving
 
 from wan_engine.clock import VirtualClock
-from wan_engine.delivery.download import (
-    DownloadError,
-    DownloadPolicy,
-    ResponseInfo,
-    ResultExpiredError,
-    UnsupportedUrlError,
-    download,
-    parse_content_range,
-)
+from wan_engine.delivery.download import DownloadPolicy, ResponseInfo, download, parse_content_range
+from wan_engine.errors import DownloadError, ResultExpiredError, UnsupportedUrlError
 
 BODY = bytes(range(256)) * 4096 + b"tail"  # 1 MiB + 4 bytes: not a multiple of any chunk size
 SMALL_CHUNKS = DownloadPolicy(chunk_size=64 * 1024)

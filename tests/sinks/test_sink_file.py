@@ -12,9 +12,10 @@ import aiohttp
 import pytest
 
 from wan_engine.clock import VirtualClock
-from wan_engine.sinks import DeliverySummary, Provenance, SinkContext, SinkError, sink_from_name
+from wan_engine.errors import PathTemplateError, SinkError
+from wan_engine.sinks import DeliverySummary, Provenance, SinkContext, sink_from_name
 from wan_engine.sinks.file import FileSink
-from wan_engine.sinks.path_template import PathTemplateError, check_template, render, resolve_under, safe_fragment
+from wan_engine.sinks.path_template import check_template, render, resolve_under, safe_fragment
 
 WHEN = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 DATA = b"\x00\x00\x00\x18ftypmp42" + os.urandom(100_000)

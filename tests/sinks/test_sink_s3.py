@@ -14,7 +14,8 @@ from wan_engine_s3 import S3Sink
 from wan_engine_s3.seaweed import SeaweedFS
 
 from wan_engine.clock import VirtualClock
-from wan_engine.sinks import DeliverySummary, Provenance, SinkContext, SinkError, sink_from_name
+from wan_engine.errors import SinkError
+from wan_engine.sinks import DeliverySummary, Provenance, SinkContext, sink_from_name
 
 __all__ = ["s3_client", "seaweed"]  # fixtures, imported to be found by pytest
 

@@ -19,8 +19,9 @@ from standardwebhooks.exceptions import WebhookVerificationError
 from support.local_server import serving
 
 from wan_engine.clock import SystemClock, VirtualClock
+from wan_engine.errors import WebhookFailedError
 from wan_engine.sinks import DeliverySummary, Provenance, SinkContext, sink_from_name
-from wan_engine.sinks.webhook import SecretStr, WebhookFailedError, WebhookSink
+from wan_engine.sinks.webhook import SecretStr, WebhookSink
 
 SECRET = "whsec_" + base64.b64encode(b"a-very-secret-signing-key-123456").decode()
 RAW_SECRET = SECRET.removeprefix("whsec_")

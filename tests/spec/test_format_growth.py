@@ -17,13 +17,13 @@ import pytest
 
 from wan_engine.client.engine import Engine
 from wan_engine.clock import VirtualClock
-from wan_engine.errors import SpecError
+from wan_engine.errors import InvalidSpecsError, SpecError
 from wan_engine.sandbox import Sandbox, SandboxConfig
 from wan_engine.sandbox.responses import error_document
 from wan_engine.spec.checks import model_problems
 from wan_engine.spec.files import bundled_specs_dir, load_file
 from wan_engine.spec.model import ModelSpec
-from wan_engine.spec.registry import InvalidSpecsError, SpecRegistry
+from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
 
 

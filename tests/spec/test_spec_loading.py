@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from wan_engine import plugins
-from wan_engine.errors import DuplicateSpecError, SpecError
+from wan_engine.errors import DuplicateSpecError, InvalidSpecsError, SpecError
 from wan_engine.spec.files import bundled_specs_dir, load_file
-from wan_engine.spec.registry import InvalidSpecsError, SpecRegistry
+from wan_engine.spec.registry import SpecRegistry
 
 WAN = bundled_specs_dir() / "models" / "alibaba" / "wan-2-7-r2v.json"
 AIMLAPI = bundled_specs_dir() / "providers" / "aimlapi.json"

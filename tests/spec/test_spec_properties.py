@@ -20,9 +20,9 @@ from conftest import discovered_registry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wan_engine.errors import SpecError
+from wan_engine.errors import InvalidSpecsError, SpecError
 from wan_engine.spec.files import load_file, meta_validator
-from wan_engine.spec.registry import InvalidSpecsError, SpecRegistry
+from wan_engine.spec.registry import SpecRegistry
 
 
 def _spec_files() -> list[Path]:

@@ -15,11 +15,12 @@ from wan_engine.cassettes.contract import (
     check_cassette,
     check_paths,
 )
-from wan_engine.cassettes.provenance import SOURCES, Provenance, SourceError
-from wan_engine.cassettes.recording import Recording, RecordingError, record_against_sandbox, record_session
+from wan_engine.cassettes.provenance import SOURCES, Provenance
+from wan_engine.cassettes.recording import Recording, record_against_sandbox, record_session
 from wan_engine.cassettes.replay import CassetteReplay, replay_engine, replay_session
 from wan_engine.cassettes.serializer import CassetteDocument, read_cassette
-from wan_engine.cassettes.session import CassetteMismatchError, SessionOutcome, run_session
+from wan_engine.cassettes.session import SessionOutcome, run_session
+from wan_engine.errors import CassetteMismatchError, RecordingError, SourceError
 
 __all__ = [
     "SOURCES",

@@ -35,10 +35,10 @@ import attrs
 
 from wan_engine.cassettes.provenance import PROVENANCE_KEY, SOURCES, is_loopback_url
 from wan_engine.cassettes.scrubbing import PLACEHOLDER
-from wan_engine.cassettes.serializer import CassetteDocument, CassetteFormatError, cassette_files, read_cassette
+from wan_engine.cassettes.serializer import CassetteDocument, cassette_files, read_cassette
 from wan_engine.client.result import video_urls
 from wan_engine.client.retry_after import parse_retry_after
-from wan_engine.errors import UnknownModelError
+from wan_engine.errors import CassetteFormatError, UnknownModelError
 from wan_engine.spec import pointer as json_pointer
 from wan_engine.spec.body import extract_parameters, variable_pointers
 from wan_engine.spec.model import Endpoint, ModelSpec, Pointers

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from wan_engine.errors import SourceError
+
 Source = Literal["real", "sandbox", "hand-written"]
 SOURCES: Final[tuple[Source, ...]] = ("real", "sandbox", "hand-written")
 SOURCE_WORDS: Final[dict[str, str]] = {
@@ -26,10 +28,6 @@ SOURCE_WORDS: Final[dict[str, str]] = {
 }
 PROVENANCE_KEY: Final = "wan_engine"
 FORMAT: Final = 1
-
-
-class SourceError(ValueError):
-    """A recording would be labelled with a source it cannot honestly claim."""
 
 
 def is_loopback_url(url: str) -> bool:

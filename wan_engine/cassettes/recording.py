@@ -33,14 +33,11 @@ from wan_engine.client.engine import Engine
 from wan_engine.client.polling import PollingStrategy
 from wan_engine.client.provider_client import RetryPolicy
 from wan_engine.clock import Clock, SystemClock, VirtualClock
+from wan_engine.errors import RecordingError
 from wan_engine.sandbox import FaultPlan, FaultRule, Sandbox, SandboxConfig
 from wan_engine.spec.registry import SpecRegistry
 
 MEDIA_CHUNK = 64 * 1024
-
-
-class RecordingError(RuntimeError):
-    pass
 
 
 @attrs.frozen

@@ -17,6 +17,7 @@ import yaml
 from vcr.serializers import yamlserializer
 
 from wan_engine.cassettes.provenance import PROVENANCE_KEY, Provenance
+from wan_engine.errors import CassetteFormatError
 
 SERIALIZER_NAME: Final = "wan-engine-yaml"
 CASSETTE_SUFFIXES: Final = (".yaml", ".yml")
@@ -76,10 +77,6 @@ class CassetteDocument:
     def interactions(self) -> list[Any]:
         found = self.raw.get("interactions")
         return found if isinstance(found, list) else []
-
-
-class CassetteFormatError(ValueError):
-    pass
 
 
 def read_cassette(path: str | Path) -> CassetteDocument:

@@ -19,6 +19,7 @@ from wan_engine.client.polling import PollingStrategy
 from wan_engine.errors import (
     ApiError,
     AuthenticationError,
+    CassetteMismatchError,
     JobCancelledError,
     JobFailedError,
     ParameterValidationError,
@@ -27,19 +28,6 @@ from wan_engine.errors import (
 )
 
 OutcomeKind = Literal["succeeded", "failed", "cancelled", "rejected", "error"]
-
-
-class CassetteMismatchError(WanEngineError):
-    """Replay asked for a request the cassette does not hold (or holds no unplayed answer to)."""
-
-    def __init__(self, method: str, url: str, cassette: str, reason: str | None = None) -> None:
-        self.method, self.url, self.cassette, self.reason = method, url, cassette, reason
-        why = {
-            "already_played": "every recorded answer to it was already played: the engine asked more often "
-            "than the recorded session did",
-            "cassette_not_found": "the cassette file does not exist",
-        }.get(reason or "", "no recorded request matches it")
-        super().__init__(f"{method} {url} is not in cassette {cassette} ({why})")
 
 
 @attrs.frozen

@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from wan_engine.cassettes.session import CassetteMismatchError
 from wan_engine.client.provider_client import Response, Transport
+from wan_engine.errors import CassetteMismatchError
 from wan_engine.spec.model import Endpoint, ProviderSpec
 
 

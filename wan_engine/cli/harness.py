@@ -17,15 +17,9 @@ from typing import Any
 import click
 
 from wan_engine.cassettes.contract import check_paths
-from wan_engine.cassettes.provenance import SOURCES, SourceError, decide_source
-from wan_engine.cassettes.recording import (
-    Recording,
-    RecordingError,
-    cassette_path,
-    record_against_sandbox,
-    record_session,
-)
-from wan_engine.errors import ParameterValidationError
+from wan_engine.cassettes.provenance import SOURCES, decide_source
+from wan_engine.cassettes.recording import Recording, cassette_path, record_against_sandbox, record_session
+from wan_engine.errors import ParameterValidationError, RecordingError, SourceError
 from wan_engine.sandbox import FaultPlan
 from wan_engine.spec.registry import SpecRegistry
 

@@ -25,36 +25,11 @@ import aiohttp
 import attrs
 
 from wan_engine.clock import Clock
-from wan_engine.errors import WanEngineError
-from wan_engine.sinks.protocols import scrub_url
+from wan_engine.errors import DownloadError, ResultExpiredError, SizeMismatchError, UnsupportedUrlError
+from wan_engine.redaction import scrub_url
 
 EXPIRED_STATUSES = frozenset({403, 404, 410})
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
-
-
-class DownloadError(WanEngineError):
-    """The result could not be downloaded; the message names the URL without its query (signed secrets)."""
-
-    def __init__(self, message: str, *, url: str, job_id: str | None = None) -> None:
-        self.url = scrub_url(url)
-        self.job_id = job_id
-        super().__init__(f"{message} ({self.url})")
-
-
-class UnsupportedUrlError(DownloadError, ValueError):
-    """Only http(s) result URLs are followed: ``file://`` or ``ftp://`` from a response is refused."""
-
-
-class ResultExpiredError(DownloadError):
-    """The result URL answered 403/404/410: it has expired (or never was); fetch a fresh one from the job."""
-
-    def __init__(self, status: int, *, url: str, job_id: str | None = None) -> None:
-        self.status = status
-        super().__init__(f"the result URL answered {status}: it has expired", url=url, job_id=job_id)
-
-
-class SizeMismatchError(DownloadError):
-    """The body was not as long as the server said it would be."""
 
 
 @attrs.frozen

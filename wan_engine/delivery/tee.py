@@ -29,17 +29,8 @@ import attrs
 from wan_engine.client.result import Result
 from wan_engine.clock import Clock
 from wan_engine.delivery.download import DownloadOutcome, DownloadPolicy, ResponseInfo, download
-from wan_engine.errors import WanEngineError
-from wan_engine.sinks.protocols import (
-    DataSink,
-    DeliverySummary,
-    NotifySink,
-    Provenance,
-    Sink,
-    SinkContext,
-    SinkError,
-    SinkWriter,
-)
+from wan_engine.errors import DeliveryError, SinkError
+from wan_engine.sinks.protocols import DataSink, DeliverySummary, NotifySink, Provenance, Sink, SinkContext, SinkWriter
 
 if TYPE_CHECKING:
     from wan_engine.client.engine import Engine
@@ -92,15 +83,6 @@ class DeliveryReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {**attrs.asdict(self, recurse=True), "ok": self.ok}
-
-
-class DeliveryError(WanEngineError):
-    """Nothing was delivered: the download or a data sink failed, and every data sink was rolled back."""
-
-    def __init__(self, message: str, *, job_id: str | None, sink: str | None = None) -> None:
-        self.job_id = job_id
-        self.sink = sink
-        super().__init__(message)
 
 
 def extension_for(url: str, content_type: str | None) -> str:

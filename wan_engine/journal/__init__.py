@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 
 from wan_engine.crashpoints import crashpoint
+from wan_engine.errors import JournalError
 from wan_engine.journal.location import journal_path
 from wan_engine.journal.records import (
     Claim,
@@ -24,7 +25,7 @@ from wan_engine.journal.records import (
     SinkConfig,
     SinkRecord,
 )
-from wan_engine.journal.sqlite_store import JournalError, SqliteJournal
+from wan_engine.journal.sqlite_store import SqliteJournal
 from wan_engine.journal.store import JournalStore
 
 

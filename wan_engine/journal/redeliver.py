@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from wan_engine.client.result import Result, Timings
-from wan_engine.delivery.download import DownloadPolicy, ResultExpiredError
+from wan_engine.delivery.download import DownloadPolicy
 from wan_engine.delivery.tee import DeliveryReport, ProgressCallback, deliver, extension_for
+from wan_engine.errors import ResultExpiredError
 from wan_engine.journal.journaled_sinks import DeliveryLog, JournaledDataSink, JournaledNotifySink, reconcile
 from wan_engine.journal.records import DeliveryState, JobRecord, SinkRecord
 from wan_engine.sinks.protocols import (

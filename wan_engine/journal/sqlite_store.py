@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from wan_engine.errors import JournalError
 from wan_engine.journal import codec
 from wan_engine.journal.owner import is_dead
 from wan_engine.journal.records import (
@@ -36,10 +37,6 @@ from wan_engine.journal.records import (
 )
 from wan_engine.journal.schema import DDL, SCHEMA_VERSION
 from wan_engine.states import JobState
-
-
-class JournalError(Exception):
-    """The journal file cannot be used (unknown schema, unknown job)."""
 
 
 class SqliteJournal:

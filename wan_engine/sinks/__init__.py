@@ -1,5 +1,7 @@
 """Destinations for result videos; built-ins registered as ``wan_engine.sinks`` entry points like any plugin."""
 
+from wan_engine.errors import SinkError
+from wan_engine.redaction import scrub_url
 from wan_engine.sinks.protocols import (
     DataSink,
     DeliverySummary,
@@ -7,9 +9,7 @@ from wan_engine.sinks.protocols import (
     Provenance,
     Sink,
     SinkContext,
-    SinkError,
     SinkWriter,
-    scrub_url,
     sink_from_name,
 )
 

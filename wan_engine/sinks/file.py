@@ -20,15 +20,9 @@ from pathlib import Path, PurePosixPath
 
 import attrs
 
-from wan_engine.sinks.path_template import (
-    DEFAULT_TEMPLATE,
-    PathTemplateError,
-    check_template,
-    render,
-    resolve_under,
-    template_fields,
-)
-from wan_engine.sinks.protocols import DeliverySummary, SinkContext, SinkError
+from wan_engine.errors import PathTemplateError, SinkError
+from wan_engine.sinks.path_template import DEFAULT_TEMPLATE, check_template, render, resolve_under, template_fields
+from wan_engine.sinks.protocols import DeliverySummary, SinkContext
 
 SIDECAR_SUFFIX = ".json"
 

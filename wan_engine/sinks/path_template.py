@@ -22,16 +22,13 @@ import string
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
+from wan_engine.errors import PathTemplateError
 from wan_engine.sinks.protocols import Provenance
 
 FIELDS = ("model", "id", "date", "time", "datetime", "ext", "spec_version")
 DEFAULT_TEMPLATE = "{model}/{date}/{id}.{ext}"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-class PathTemplateError(ValueError):
-    """The template, or the path it renders to, would leave the root."""
 
 
 def safe_fragment(value: str) -> str:

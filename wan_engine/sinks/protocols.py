@@ -28,26 +28,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
-from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
-from wan_engine.errors import WanEngineError
+from wan_engine.errors import UsageError
+from wan_engine.redaction import scrub_url
 
 if TYPE_CHECKING:
     import aiohttp
 
     from wan_engine.client.result import Result
     from wan_engine.clock import Clock
-
-
-def scrub_url(url: str) -> str:
-    """The URL without query, fragment or user info: signed result URLs carry their secret there."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 @attrs.frozen
@@ -165,14 +156,6 @@ class NotifySink(Protocol):
 Sink = DataSink | NotifySink
 
 
-class SinkError(WanEngineError):
-    """A sink could not do its part; names the sink, never its credentials."""
-
-    def __init__(self, sink: str, message: str) -> None:
-        self.sink = sink
-        super().__init__(f"sink {sink!r}: {message}")
-
-
 def sink_from_name(name: str, /, **options: Any) -> Sink:
     """Build a sink from its plugin name and options: ``sink_from_name("file", root="out")``.
 
@@ -182,7 +165,10 @@ def sink_from_name(name: str, /, **options: Any) -> Sink:
     from wan_engine import plugins
 
     factory = plugins.load("sink").get(name)
-    sink = factory(**options)
+    try:
+        sink = factory(**options)
+    except TypeError as exc:  # a misspelt or missing option: say which sink, not a constructor traceback
+        raise UsageError(f"sink {name!r}: {exc}; see `wan-engine plugins` for its options") from None
     if not isinstance(sink, (DataSink, NotifySink)):
-        raise TypeError(f"sink plugin {name!r} built {type(sink).__name__}, which has neither open() nor notify()")
+        raise UsageError(f"sink plugin {name!r} built {type(sink).__name__}, which has neither open() nor notify()")
     return sink

@@ -25,7 +25,9 @@ import aiohttp
 import attrs
 from standardwebhooks import Webhook
 
-from wan_engine.sinks.protocols import DeliverySummary, SinkContext, SinkError, scrub_url
+from wan_engine.errors import WebhookFailedError
+from wan_engine.redaction import scrub_url
+from wan_engine.sinks.protocols import DeliverySummary, SinkContext
 
 log = logging.getLogger("wan_engine.sinks.webhook")
 
@@ -67,10 +69,6 @@ def _signer(secret: SecretStr) -> Webhook:
 
 def _check_secret(_instance: Any, _attribute: Any, value: SecretStr) -> None:
     _signer(value)
-
-
-class WebhookFailedError(SinkError):
-    """Every attempt failed; the last reason is kept (status or network error), the secret never is."""
 
 
 @attrs.frozen

@@ -10,27 +10,26 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import attrs
 
 from wan_engine import plugins
-from wan_engine.errors import DuplicateSpecError, Problem, SpecError, UnknownModelError, WanEngineError
+from wan_engine.errors import (
+    DuplicateSpecError,
+    InvalidSpecsError,
+    Problem,
+    SpecError,
+    UnknownModelError,
+    WanEngineError,
+)
 from wan_engine.spec.checks import model_problems, provider_problems
 from wan_engine.spec.files import bundled_specs_dir, load_file
 from wan_engine.spec.model import ModelDocument, ModelSpec, ProviderSpec
 
 SPEC_PATH_ENV = "WAN_ENGINE_SPEC_PATH"
-
-
-class InvalidSpecsError(WanEngineError):
-    """Every bad file found while loading, not just the first."""
-
-    def __init__(self, errors: Sequence[WanEngineError]) -> None:
-        self.errors = list(errors)
-        super().__init__("\n".join(str(e) for e in self.errors))
 
 
 def spec_files(folder: Path) -> Iterator[Path]:

@@ -32,8 +32,9 @@ import attrs
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
+from wan_engine.errors import SinkError
 from wan_engine.sinks.path_template import DEFAULT_TEMPLATE, check_template, render, template_fields
-from wan_engine.sinks.protocols import DeliverySummary, Provenance, SinkContext, SinkError
+from wan_engine.sinks.protocols import DeliverySummary, Provenance, SinkContext
 
 log = logging.getLogger("wan_engine_s3")
 
