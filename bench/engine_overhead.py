@@ -40,11 +40,11 @@ async def run_engine(base_url: str, jobs: int, interval: float) -> dict[str, Any
     rss_before = memory_kib("VmRSS")
     async with Engine(base_urls={"aimlapi": base_url}, env={"AIMLAPI_KEY": KEY}) as engine:
         handles = await asyncio.gather(*(engine.submit(MODEL, prompt=f"job {i}") for i in range(jobs)))
-        sent = engine.transport.requests_sent
+        sent = engine.client.requests_sent
         started = time.perf_counter()
         await asyncio.gather(*(job.wait(strategy=FixedInterval(interval)) for job in handles))
         elapsed = time.perf_counter() - started
-        reads = engine.transport.requests_sent - sent
+        reads = engine.client.requests_sent - sent
     return {"reads": reads, "elapsed": elapsed, "rss_before_kib": rss_before, "hwm_kib": memory_kib("VmHWM")}
 
 

@@ -19,7 +19,7 @@ import time
 
 from wan_engine.client.engine import Engine
 from wan_engine.client.polling import Adaptive, ExponentialBackoff, FixedInterval, PollingStrategy
-from wan_engine.client.provider_client import Response, Transport
+from wan_engine.client.provider_client import ProviderClient, Response
 from wan_engine.clock import VirtualClock
 from wan_engine.sandbox.jobs import Job as SandboxJob
 from wan_engine.sandbox.responses import status_document
@@ -30,7 +30,7 @@ MODEL = "alibaba/wan-2-7-r2v"
 TYPICAL_S = 522.0
 
 
-class SimulatedProvider(Transport):
+class SimulatedProvider(ProviderClient):
     """Answers status reads as the sandbox would, from the same job model and response builder.
 
     Jobs walk queued -> running -> succeeded over their duration on the virtual
@@ -101,7 +101,7 @@ async def main() -> None:
         for name, strategy in strategies.items():
             clock = VirtualClock()
             transport = SimulatedProvider(clock)
-            engine = Engine(registry, transport=transport, clock=clock)
+            engine = Engine(registry, client=transport, clock=clock)
             delays, requests = [], []
             for duration in durations:
                 delay, reads = await detection(engine, transport, strategy, duration)

@@ -14,6 +14,7 @@ LookupError from a plugin name) escapes the public API untranslated::
     │   ├── UnknownModelError (KeyError)
     │   ├── UnknownPluginError (LookupError)   a strategy, sink or plugin name nothing provides
     │   ├── ParameterValidationError  the parameters break the model's schema (before any request)
+    │   ├── MissingSecretError (LookupError)   an environment variable holding a secret is not set
     │   └── PathTemplateError         a sink path template would leave its root
     ├── ApiError                      the provider answered, and the answer was an error
     │   ├── AuthenticationError       401/403 or no key: retrying will not help
@@ -107,6 +108,10 @@ class UnknownPluginError(UsageError, LookupError):
         else:
             message = f"no {kind} plugin named {name!r}; available: {', '.join(self.known) or 'none'}"
         super().__init__(message)
+
+
+class MissingSecretError(UsageError, LookupError):
+    """An environment variable that holds a secret (a key, a signing secret) is not set; the message names it."""
 
 
 class PathTemplateError(UsageError):

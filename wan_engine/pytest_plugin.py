@@ -25,7 +25,7 @@ import pytest
 
 from wan_engine.cassettes.contract import assert_cassette_keeps_contract
 from wan_engine.cassettes.replay import CassetteReplay
-from wan_engine.cassettes.transport import HarnessTransport, close_quietly, loopback_test_connector
+from wan_engine.cassettes.transport import HarnessClient, close_quietly, loopback_test_connector
 from wan_engine.client.engine import Engine
 from wan_engine.client.polling import PollingStrategy
 from wan_engine.clock import VirtualClock
@@ -143,12 +143,12 @@ def wan_sandbox_engine(
     """An Engine talking to ``wan_sandbox``: a nine-minute job ends in milliseconds of test time."""
     key = wan_sandbox.config.api_key or SANDBOX_KEY
     env = {p.auth.env: key for p in wan_registry.providers.values() if p.auth.env}
-    transport = HarnessTransport(
+    transport = HarnessClient(
         connector_factory=loopback_test_connector, base_urls=wan_sandbox.base_urls(), env=env, clock=wan_clock
     )
-    engine = Engine(wan_registry, transport=transport, clock=wan_clock, strategy="fixed")
+    engine = Engine(wan_registry, client=transport, clock=wan_clock, strategy="fixed")
     yield engine
-    close_quietly(engine.transport)
+    close_quietly(engine.client)
 
 
 @pytest.fixture(name="assert_cassette_keeps_contract")

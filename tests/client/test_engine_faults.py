@@ -165,7 +165,7 @@ async def test_a_refused_connection_is_retried_then_reported(registry: SpecRegis
         with pytest.raises(NetworkError) as caught:
             await engine.submit(MODEL, VIDEO_PARAMS)
     assert not isinstance(caught.value, SubmitOutcomeUnknownError)
-    assert engine.transport.requests_sent == 3 and len(clock.sleeps) == 2
+    assert engine.client.requests_sent == 3 and len(clock.sleeps) == 2
 
 
 def test_retry_after_parsing() -> None:
@@ -202,7 +202,7 @@ async def test_a_connect_timeout_is_a_submit_that_never_left_and_is_retried(regi
                 with pytest.raises(NetworkError, match="connect timeout") as caught:
                     await engine.submit(MODEL, VIDEO_PARAMS)
             assert not isinstance(caught.value, SubmitOutcomeUnknownError)
-            assert engine.transport.requests_sent == 2
+            assert engine.client.requests_sent == 2
         finally:
             for filler in fillers:
                 filler.close()

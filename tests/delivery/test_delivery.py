@@ -271,7 +271,7 @@ async def test_memory_stays_bounded_whatever_the_size(registry: SpecRegistry, tm
     async with finished_job(registry, media_size=48 * MiB) as (sb, engine, job, result):
         tracemalloc.start()
         try:
-            report = await deliver(result, [FileSink(tmp_path)], session=engine.transport.session, clock=SystemClock())
+            report = await deliver(result, [FileSink(tmp_path)], session=engine.client.session, clock=SystemClock())
             _current, peak = tracemalloc.get_traced_memory()
         finally:
             tracemalloc.stop()

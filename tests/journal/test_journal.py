@@ -16,10 +16,10 @@ from support.engine import KEY, MODEL, VIDEO_PARAMS, sandbox_engine
 from support.local_server import serving
 
 from wan_engine.cli.journal import jobs, resume, status
-from wan_engine.client.engine import Engine
 from wan_engine.errors import AuthenticationError, SubmitOutcomeUnknownError
-from wan_engine.journal import DeliveryState, JournalState, SinkConfig, SqliteJournal, journal_path
-from wan_engine.journal.resume import finish
+from wan_engine.journal import DeliveryState, JournalState, SqliteJournal, journal_path
+from wan_engine.journal.durable import DurableEngine
+from wan_engine.sinks.config import SinkConfig
 from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
 
@@ -104,12 +104,12 @@ def test_the_default_journal_lives_in_the_user_data_dir_unless_told(tmp_path: Pa
 
 async def test_intent_then_id_then_statuses_then_result_are_journaled(registry: SpecRegistry, tmp_path: Path) -> None:
     journal = SqliteJournal(tmp_path / "j.sqlite3")
-    async with sandbox_engine(registry, duration_s=60) as (engine, sandbox, _clock):
-        engine.journal = journal
+    async with sandbox_engine(registry, duration_s=60, journal=journal) as (engine, sandbox, _clock):
+        assert isinstance(engine, DurableEngine)
         job = await engine.submit(MODEL, VIDEO_PARAMS, deliver_to=file_sinks(tmp_path, "out"))
         record = journal.get(job.id)
-        assert record is not None and record.key == job.journal_key and record.state is JournalState.QUEUED
-        outcome = await finish(engine, job, strategy="fixed")
+        assert record is not None and record.key == engine.journal_key(job) and record.state is JournalState.QUEUED
+        outcome = await engine.finish(job, strategy="fixed")
         assert outcome.after == "delivered" and outcome.delivered == ("out",)
     record = journal.get(job.id)
     assert record is not None and record.delivered
@@ -125,8 +125,8 @@ async def test_intent_then_id_then_statuses_then_result_are_journaled(registry: 
 
 async def test_an_unknown_submit_is_journaled_surfaced_and_never_resent(registry: SpecRegistry, tmp_path: Path) -> None:
     journal = SqliteJournal(tmp_path / "j.sqlite3")
-    async with sandbox_engine(registry, ["submit:reset_after"]) as (engine, sandbox, _clock):
-        engine.journal = journal
+    async with sandbox_engine(registry, ["submit:reset_after"], journal=journal) as (engine, sandbox, _clock):
+        assert isinstance(engine, DurableEngine)
         with pytest.raises(SubmitOutcomeUnknownError):
             await engine.submit(MODEL, VIDEO_PARAMS)
         report = await engine.resume()
@@ -140,7 +140,7 @@ async def test_a_refused_submit_is_marked_refused(registry: SpecRegistry, tmp_pa
     journal = SqliteJournal(tmp_path / "j.sqlite3")
     async with sandbox_engine(registry) as (_engine, sandbox, clock):
         env = {"AIMLAPI_KEY": "wrong"}
-        engine = Engine(registry, base_urls=sandbox.base_urls(), env=env, clock=clock, journal=journal)
+        engine = DurableEngine(registry, base_urls=sandbox.base_urls(), env=env, clock=clock, journal=journal)
         async with engine:
             with pytest.raises(AuthenticationError):
                 await engine.submit(MODEL, VIDEO_PARAMS)
@@ -152,27 +152,27 @@ async def test_resume_marks_a_half_submitted_job_unknown_and_finishes_a_running_
     registry: SpecRegistry, tmp_path: Path
 ) -> None:
     journal = SqliteJournal(tmp_path / "j.sqlite3")
-    async with sandbox_engine(registry, duration_s=100) as (engine, sandbox, _clock):
-        engine.journal = journal
+    async with sandbox_engine(registry, duration_s=100, journal=journal) as (engine, sandbox, _clock):
+        assert isinstance(engine, DurableEngine)
         running = await engine.submit(MODEL, VIDEO_PARAMS, deliver_to=file_sinks(tmp_path, "a", "b"))
-        journal.release(running.journal_key or "", engine.owner)  # as if this process had died
+        journal.release(engine.journal_key(running) or "", engine.owner)  # as if this process had died
         stuck = journal.intend(model=MODEL, spec_version="1", params={"prompt": "x"}, sinks=[], at=AT)
         report = await engine.resume(strategy="fixed")
         again = await engine.resume(strategy="fixed")
         assert sandbox.submission_count == 1
     by_key = {o.key: o for o in report.jobs}
     assert by_key[stuck].after == "submit_unknown" and by_key[stuck].note
-    assert by_key[running.journal_key or ""].after == "delivered"
-    assert set(by_key[running.journal_key or ""].delivered) == {"a", "b"}
+    assert by_key[engine.journal_key(running) or ""].after == "delivered"
+    assert set(by_key[engine.journal_key(running) or ""].delivered) == {"a", "b"}
     assert again.jobs == () and again.submit_unknown == (stuck,)
 
 
 async def test_a_sink_caught_mid_commit_is_adopted_not_written_twice(registry: SpecRegistry, tmp_path: Path) -> None:
     journal = SqliteJournal(tmp_path / "j.sqlite3")
-    async with sandbox_engine(registry, duration_s=30) as (engine, _sandbox, _clock):
-        engine.journal = journal
+    async with sandbox_engine(registry, duration_s=30, journal=journal) as (engine, _sandbox, _clock):
+        assert isinstance(engine, DurableEngine)
         job = await engine.submit(MODEL, VIDEO_PARAMS, deliver_to=file_sinks(tmp_path, "a"))
-        await finish(engine, job, strategy="fixed")
+        await engine.finish(job, strategy="fixed")
         record = journal.get(job.id)
         assert record is not None
         sink = record.sinks[0]
@@ -208,10 +208,10 @@ async def test_a_notice_left_alone_is_sent_without_downloading_again(
     monkeypatch.setenv("HOOK_SECRET", HOOK_SECRET)
     journal = SqliteJournal(tmp_path / "j.sqlite3")
     hook = SinkConfig("webhook", {"url": url, "name": "hook"}, {"secret": "HOOK_SECRET"})
-    async with sandbox_engine(registry, duration_s=30) as (engine, sandbox, _clock):
-        engine.journal = journal
+    async with sandbox_engine(registry, duration_s=30, journal=journal) as (engine, sandbox, _clock):
+        assert isinstance(engine, DurableEngine)
         job = await engine.submit(MODEL, VIDEO_PARAMS, deliver_to=[*file_sinks(tmp_path, "a"), hook])
-        await finish(engine, job, strategy="fixed")
+        await engine.finish(job, strategy="fixed")
         record = journal.get(job.id)
         assert record is not None and record.delivered
         journal.record_delivery(record.key, "hook", DeliveryState.PENDING, AT)
@@ -230,10 +230,10 @@ async def test_a_notice_left_alone_is_sent_without_downloading_again(
 
 async def test_jobs_and_status_show_the_jobs_of_earlier_runs(registry: SpecRegistry, tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
-    async with sandbox_engine(registry, duration_s=30) as (engine, _sandbox, _clock):
-        engine.journal = SqliteJournal(path)
+    async with sandbox_engine(registry, duration_s=30, journal=SqliteJournal(path)) as (engine, _sandbox, _clock):
+        assert isinstance(engine, DurableEngine)
         job = await engine.submit(MODEL, VIDEO_PARAMS, deliver_to=file_sinks(tmp_path, "a"))
-        await finish(engine, job, strategy="fixed")
+        await engine.finish(job, strategy="fixed")
         engine.journal.intend(model=MODEL, spec_version="1", params={"prompt": "x"}, sinks=[], at=AT)
         engine.journal.close()
     runner = CliRunner()
@@ -262,11 +262,11 @@ def test_resume_command_finishes_jobs_left_by_a_dead_process(registry: SpecRegis
     # duration 0: the job is done at the first poll, so the adaptive schedule never races the wall clock.
     with running_in_thread(registry, SandboxConfig(duration_s=0.0, api_key=KEY)) as sandbox:
         options = {"base_urls": sandbox.base_urls(), "env": {"AIMLAPI_KEY": KEY}, "journal": path}
-        with SyncEngine(registry=registry, **options) as sync:
-            job = sync.engine
+        with SyncEngine(DurableEngine, registry=registry, **options) as sync:
+            engine = sync.engine
+            assert isinstance(engine, DurableEngine)
             submitted = sync.submit(MODEL, VIDEO_PARAMS, deliver_to=file_sinks(tmp_path, "a"))
-            assert job.journal is not None
-            job.journal.release(submitted.job.journal_key or "", job.owner)  # as if it had died
+            engine.journal.release(engine.journal_key(submitted.job) or "", engine.owner)  # as if it had died
         base_url = sandbox.base_url("aimlapi")
         result = CliRunner().invoke(
             resume, ["--journal", str(path), "--base-url", f"aimlapi={base_url}", "--json"], env={"AIMLAPI_KEY": KEY}
@@ -284,10 +284,10 @@ async def test_a_resumed_job_is_polled_by_its_age_since_the_original_submit(
     """Adaptive polling after a restart: a job submitted 500 s ago is near its typical 522 s, so it is
     polled densely at once, not treated as brand new (which would mean waiting ~174 s first)."""
     journal = SqliteJournal(tmp_path / "j.sqlite3")
-    async with sandbox_engine(registry, duration_s=530) as (engine, _sandbox, clock):
-        engine.journal = journal
+    async with sandbox_engine(registry, duration_s=530, journal=journal) as (engine, _sandbox, clock):
+        assert isinstance(engine, DurableEngine)
         job = await engine.submit(MODEL, VIDEO_PARAMS)
-        journal.release(job.journal_key or "", engine.owner)  # as if this process had died
+        journal.release(engine.journal_key(job) or "", engine.owner)  # as if this process had died
         clock.advance(500)
         clock.sleeps.clear()
         report = await engine.resume(strategy="adaptive")

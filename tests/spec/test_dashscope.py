@@ -212,7 +212,7 @@ async def test_a_cancel_refused_for_now_is_retried_and_one_that_keeps_failing_is
         assert await job.cancel() is True
         assert job.state is JobState.CANCELLED and 2 in clock.sleeps
     async with dashscope(registry, "cancel:server_error:status=500", duration_s=600) as (engine, _sb, _clock):
-        engine.transport.retry = RetryPolicy(attempts=2)
+        engine.client.retry = RetryPolicy(attempts=2)
         job = await engine.submit(R2V, PARAMS)
         with pytest.raises(ServerError) as caught:
             await job.cancel()

@@ -112,7 +112,7 @@ def server_counts(urls: dict[str, Any]) -> dict[str, Any]:
 
 
 def sink_configs(trial: Path, receiver: str) -> list[Any]:
-    from wan_engine.journal import SinkConfig
+    from wan_engine.sinks.config import SinkConfig
 
     configs = [SinkConfig("file", {"root": str(trial / name), "name": name}) for name in FILE_SINKS]
     configs.append(
@@ -141,12 +141,12 @@ def _engine(trial: Path, urls: dict[str, Any]) -> Any:
     the default, adds only protection against power loss, at one fsync per
     commit, which would make this harness measure the disk instead.
     """
-    from wan_engine.client.engine import Engine
     from wan_engine.client.polling import FixedInterval
     from wan_engine.journal import SqliteJournal
+    from wan_engine.journal.durable import DurableEngine
 
     journal = SqliteJournal(trial / "journal.sqlite3", synchronous="NORMAL")
-    return Engine(
+    return DurableEngine(
         registry(), base_urls=urls["base_urls"], env={"AIMLAPI_KEY": KEY}, strategy=FixedInterval(POLL_S),
         journal=journal, lease_s=60.0,
     )  # fmt: skip
@@ -161,7 +161,6 @@ everything concurrently, submits included."""
 def workload(trial: Path, urls: dict[str, Any], jobs: int, shape: str) -> None:
     """What an app does: submit ``jobs`` jobs and finish (poll + deliver) them, in the given shape."""
     from wan_engine.delivery.download import DownloadPolicy
-    from wan_engine.journal.resume import finish
 
     policy = DownloadPolicy(chunk_size=CHUNK)
     sinks = sink_configs(trial, urls["receiver"])
@@ -176,14 +175,14 @@ def workload(trial: Path, urls: dict[str, Any], jobs: int, shape: str) -> None:
 
             if shape == "one-by-one":
                 for i in range(jobs):
-                    await finish(engine, await submit(i), policy=policy)
+                    await engine.finish(await submit(i), policy=policy)
             elif shape == "submit-then-finish":
                 submitted = [await submit(i) for i in range(jobs)]
-                await asyncio.gather(*(finish(engine, job, policy=policy) for job in submitted))
+                await asyncio.gather(*(engine.finish(job, policy=policy) for job in submitted))
             else:
 
                 async def both(i: int) -> None:
-                    await finish(engine, await submit(i), policy=policy)
+                    await engine.finish(await submit(i), policy=policy)
 
                 await asyncio.gather(*(both(i) for i in range(jobs)))
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 from wan_engine.client.engine import Engine
 from wan_engine.client.provider_client import RetryPolicy
 from wan_engine.clock import VirtualClock
+from wan_engine.journal.durable import DurableEngine
+from wan_engine.journal.store import JournalStore
 from wan_engine.sandbox import FaultPlan, FaultRule, Sandbox, SandboxConfig
 from wan_engine.spec.registry import SpecRegistry
 
@@ -24,9 +27,13 @@ async def sandbox_engine(
     duration_s: float = 120.0,
     api_key: str | None = KEY,
     retry: RetryPolicy | None = None,
+    journal: JournalStore | None = None,
     **config: object,
 ) -> AsyncIterator[tuple[Engine, Sandbox, VirtualClock]]:
-    """A sandbox and an engine sharing one VirtualClock: the engine's sleeps move the sandbox's time."""
+    """A sandbox and an engine sharing one VirtualClock: the engine's sleeps move the sandbox's time.
+
+    With ``journal``, the engine is a DurableEngine on that journal (closed by the caller).
+    """
     clock = VirtualClock()
     rules = tuple(FaultRule.parse(f) if isinstance(f, str) else f for f in faults)
     sandbox_config = SandboxConfig(
@@ -38,13 +45,13 @@ async def sandbox_engine(
         **config,  # type: ignore[arg-type]
     )
     async with Sandbox(registry, sandbox_config) as sandbox:
-        engine = Engine(
-            registry,
-            base_urls=sandbox.base_urls(),
-            env={"AIMLAPI_KEY": KEY},
-            clock=clock,
-            retry=retry or RetryPolicy(),
-            strategy="fixed",
-        )
+        options: dict[str, Any] = {
+            "base_urls": sandbox.base_urls(),
+            "env": {"AIMLAPI_KEY": KEY},
+            "clock": clock,
+            "retry": retry or RetryPolicy(),
+            "strategy": "fixed",
+        }
+        engine = Engine(registry, **options) if journal is None else DurableEngine(registry, journal=journal, **options)
         async with engine:
             yield engine, sandbox, clock

@@ -28,7 +28,7 @@ from wan_engine.cassettes.provenance import Provenance, decide_source
 from wan_engine.cassettes.scrubbing import Scrubber
 from wan_engine.cassettes.serializer import harness_vcr
 from wan_engine.cassettes.session import SessionOutcome, run_session
-from wan_engine.cassettes.transport import HarnessTransport, client_connector
+from wan_engine.cassettes.transport import HarnessClient, client_connector
 from wan_engine.client.engine import Engine
 from wan_engine.client.polling import PollingStrategy
 from wan_engine.client.provider_client import RetryPolicy
@@ -172,7 +172,7 @@ async def record_session(
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
     env = {provider.auth.env: key} if provider.auth.env and key else {}
-    transport = HarnessTransport(
+    transport = HarnessClient(
         connector_factory=client_connector,
         base_urls={provider.id: base},
         env=env,
@@ -182,10 +182,10 @@ async def record_session(
     )
     try:
         with recorder.use_cassette(str(partial)) as cassette:
-            async with Engine(registry, transport=transport, clock=clock, strategy=strategy) as engine:
+            async with Engine(registry, client=transport, clock=clock, strategy=strategy) as engine:
                 outcome = await run_session(engine, model, params, validate=validate, deadline=deadline)
                 if download and outcome.video_url:
-                    media = await _record_media(engine.transport.session, outcome.video_url, cassette, passthrough)
+                    media = await _record_media(engine.client.session, outcome.video_url, cassette, passthrough)
                     provenance.media = [scrubber.data({"url": outcome.video_url, **media})]
             provenance.outcome = scrubber.data(outcome.to_dict())
             count = len(cassette.data)

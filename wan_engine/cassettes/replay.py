@@ -21,7 +21,7 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 from wan_engine.cassettes.provenance import Provenance
 from wan_engine.cassettes.serializer import harness_vcr, read_cassette
 from wan_engine.cassettes.session import SessionOutcome, run_session
-from wan_engine.cassettes.transport import HarnessTransport, close_quietly, mismatch_error, no_network_connector
+from wan_engine.cassettes.transport import HarnessClient, close_quietly, mismatch_error, no_network_connector
 from wan_engine.client.engine import Engine
 from wan_engine.client.polling import PollingStrategy
 from wan_engine.clock import Clock, VirtualClock
@@ -59,7 +59,7 @@ class CassetteReplay:
     def __enter__(self) -> Engine:
         provider = self.spec.provider
         env = {provider.auth.env: DUMMY_KEY} if provider.auth.env else {}
-        transport = HarnessTransport(
+        transport = HarnessClient(
             connector_factory=no_network_connector,
             cassette=str(self.path),
             base_urls={provider.id: self.provenance.base_url},
@@ -71,14 +71,14 @@ class CassetteReplay:
             harness_vcr(record_mode="none").use_cassette(str(self.path), allow_playback_repeats=False)
         )
         self._stack = stack
-        self.engine = Engine(self.registry, transport=transport, clock=self.clock, strategy=self.strategy)
+        self.engine = Engine(self.registry, client=transport, clock=self.clock, strategy=self.strategy)
         return self.engine
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         if self.engine is not None:
-            close_quietly(self.engine.transport)
+            close_quietly(self.engine.client)
         self._leave(exc)
 
     async def __aenter__(self) -> Engine:

@@ -1,6 +1,6 @@
 """A Transport for the harness: the session's connector is chosen, and a replay miss is a typed error.
 
-- the connector comes from a factory (``Transport(connector_factory=...)``): replay uses a bare ``BaseConnector``
+- the connector comes from a factory (``ProviderClient(connector_factory=...)``): replay uses a bare ``BaseConnector``
   that cannot open any connection at all (so a replay that slipped past vcrpy
   fails instead of reaching a network), and test fixtures use a TCP connector
   that keeps no idle connections, so an engine can be closed from any loop;
@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from wan_engine.client.provider_client import Response, Transport
+from wan_engine.client.provider_client import ProviderClient, Response
 from wan_engine.errors import CassetteMismatchError
 from wan_engine.spec.model import Endpoint, ProviderSpec
 
@@ -27,7 +27,7 @@ def no_network_connector() -> aiohttp.BaseConnector:
 
 
 def client_connector() -> aiohttp.BaseConnector:
-    """What the engine's own Transport uses: keep-alive connections, as a real client talks."""
+    """What the engine's own ProviderClient uses: keep-alive connections, as a real client talks."""
     return aiohttp.TCPConnector(limit=100)
 
 
@@ -35,7 +35,7 @@ def loopback_test_connector() -> aiohttp.BaseConnector:
     return aiohttp.TCPConnector(force_close=True, limit=100)
 
 
-class HarnessTransport(Transport):
+class HarnessClient(ProviderClient):
     def __init__(
         self,
         *,
@@ -63,7 +63,7 @@ def mismatch_error(exc: Any, cassette: str | None) -> CassetteMismatchError:
     return CassetteMismatchError(method, url, where, getattr(exc, "reason", None))
 
 
-def close_quietly(transport: Transport) -> None:
+def close_quietly(transport: ProviderClient) -> None:
     """Close a transport's session from synchronous code (fixture teardown), whatever loop made it."""
     import asyncio
     import contextlib

@@ -33,10 +33,10 @@ from wan_engine.errors import (
     ParameterValidationError,
     WanEngineError,
 )
+from wan_engine.journal.durable import DurableEngine
 from wan_engine.journal.location import ENV as JOURNAL_ENV
 from wan_engine.journal.location import journal_path
-from wan_engine.journal.records import SinkConfig
-from wan_engine.journal.resume import finish
+from wan_engine.sinks.config import SinkConfig
 from wan_engine.sinks.protocols import sink_from_name
 from wan_engine.spec.model import ModelSpec
 from wan_engine.spec.params import prepare
@@ -79,10 +79,10 @@ async def _sandboxed(registry: SpecRegistry, duration: float) -> AsyncIterator[t
         yield sandbox.base_urls(), {**os.environ, **env}
 
 
-async def _ask_about_cancel(job: Any, view: ProgressView, interactive: bool) -> None:
+async def _ask_about_cancel(job: Any, key: str | None, view: ProgressView, interactive: bool) -> None:
     remote = job.spec.provider.cancel is not None
-    if job.journal_key is not None:
-        resume = f"wan-engine resume (wan-engine status {job.journal_key} shows where it stands)"
+    if key is not None:
+        resume = f"wan-engine resume (wan-engine status {key} shows where it stands)"
     else:
         resume = f"engine.job({job.model!r}, {job.id!r}).wait() in Python (this run kept no journal)"
     if interactive and remote and click.confirm(f"\nCancel job {job.id} on the provider?", default=False):
@@ -119,27 +119,27 @@ async def _generate(
     deadline: float | None,
     view: ProgressView,
 ) -> Delivered:
-    async with Engine(
-        registry, base_urls=base_urls, env=env, clock=SystemClock(), strategy=strategy, journal=journal
-    ) as engine:
+    options: dict[str, Any] = {"base_urls": base_urls, "env": env, "clock": SystemClock(), "strategy": strategy}
+    engine = DurableEngine(registry, journal=journal, **options) if journal else Engine(registry, **options)
+    async with engine:
         job = await engine.submit(spec.id, params, deliver_to=configs if journal else ())
         job.on(view.event)
+        key = engine.journal_key(job) if isinstance(engine, DurableEngine) else None
         try:
-            if journal is None:
+            if not isinstance(engine, DurableEngine):
                 return await _deliver_unjournaled(engine, job, configs, env, deadline, view)
             return await _deliver_journaled(engine, job, env, deadline, view)
         except asyncio.CancelledError:
-            await _ask_about_cancel(job, view, sys.stdin.isatty())
+            await _ask_about_cancel(job, key, view, sys.stdin.isatty())
             raise
 
 
 async def _deliver_journaled(
-    engine: Engine, job: Job, env: Mapping[str, str], deadline: float | None, view: ProgressView
+    engine: DurableEngine, job: Job, env: Mapping[str, str], deadline: float | None, view: ProgressView
 ) -> Delivered:
     """The path a resume would take too, so a crash anywhere in here is picked up by ``wan-engine resume``."""
-    outcome = await finish(engine, job, deadline=deadline, env=env, on_progress=view.downloaded)
-    assert engine.journal is not None and job.journal_key is not None
-    record = engine.journal.get(job.journal_key)
+    outcome = await engine.finish(job, deadline=deadline, env=env, on_progress=view.downloaded)
+    record = engine.journal.get(outcome.key)
     assert record is not None
     if record.error and record.result is None:
         raise JobFailedError(job.id, record.error)

@@ -193,14 +193,14 @@ def resume(
     as_json: bool,
 ) -> None:
     """Finish every unfinished job: poll running ones, deliver undelivered results. Never re-submits."""
-    from wan_engine.client.engine import Engine
+    from wan_engine.journal.durable import DurableEngine
     from wan_engine.spec.registry import SpecRegistry
 
     registry = getattr(ctx.obj, "registry", None) or SpecRegistry.discover()
     journal = open_journal(journal_file)
 
     async def run() -> Any:
-        async with Engine(registry, base_urls=_parse_base_urls(base_urls), journal=journal) as engine:
+        async with DurableEngine(registry, base_urls=_parse_base_urls(base_urls), journal=journal) as engine:
             return await engine.resume(deadline=deadline, strategy=strategy)
 
     try:

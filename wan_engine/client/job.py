@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from wan_engine.client.events import Completed, Event, Failed, Progress, StatusChanged
 from wan_engine.client.polling import PollContext, PollingStrategy, bounded_delay
@@ -17,7 +17,20 @@ from wan_engine.spec.model import ModelSpec
 from wan_engine.states import JobState
 
 if TYPE_CHECKING:
-    from wan_engine.client.engine import Engine
+    from wan_engine.client.provider_client import ProviderClient
+    from wan_engine.clock import Clock
+
+
+class JobHost(Protocol):
+    """What a job needs of the engine that made it: the engine satisfies this without job.py importing it."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def client(self) -> ProviderClient: ...
+
+    def strategy_for(self, strategy: PollingStrategy | str | None) -> PollingStrategy: ...
 
 log = logging.getLogger("wan_engine")
 
@@ -25,7 +38,7 @@ log = logging.getLogger("wan_engine")
 class Job:
     def __init__(
         self,
-        engine: Engine,
+        engine: JobHost,
         spec: ModelSpec,
         job_id: str,
         *,
@@ -47,8 +60,6 @@ class Job:
         self._callbacks: list[Callable[[Event], object]] = []
         self._waiter: asyncio.Task[Result] | None = None
         self._outcome: Result | BaseException | None = None
-        # journal hook: the job's local key in the engine's journal (None when not journaled).
-        self.journal_key: str | None = None
 
     def __repr__(self) -> str:
         return f"<Job {self.spec.id} {self.id} {self.state.value if self.state else 'unknown'}>"
@@ -172,7 +183,7 @@ class Job:
     # -- waiting -----------------------------------------------------------------------
 
     async def refresh(self) -> JobState:
-        response = await self.engine.transport.status(self.spec, self.id)
+        response = await self.engine.client.status(self.spec, self.id)
         self.polls += 1
         state = self.observe(response.document, response.headers)
         self._progress()
@@ -243,7 +254,7 @@ class Job:
         """Cancel on the provider where the spec can; else stop polling here. True if remote."""
         remote = self.spec.provider.cancel is not None
         if remote:
-            response = await self.engine.transport.cancel(self.spec, self.id)
+            response = await self.engine.client.cancel(self.spec, self.id)
             provider = self.spec.provider
             if json_pointer.resolve(response.document, provider.status_pointer) is not None:
                 self.observe(response.document, response.headers)

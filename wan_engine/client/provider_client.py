@@ -65,7 +65,7 @@ class Response:
     headers: Mapping[str, str]
 
 
-class Transport:
+class ProviderClient:
     """One aiohttp session shared by every job of an engine."""
 
     def __init__(

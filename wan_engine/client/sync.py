@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -29,10 +29,15 @@ class SyncJob:
 
 
 class SyncEngine:
-    """``with SyncEngine() as engine: engine.submit(...).wait()`` — one private event loop."""
+    """``with SyncEngine() as engine: engine.submit(...).wait()`` — one private event loop.
 
-    def __init__(self, **engine_options: Any) -> None:
+    ``engine_type`` builds the async engine inside that loop from the other
+    options: ``SyncEngine(DurableEngine, journal="jobs.sqlite3")`` for a journal.
+    """
+
+    def __init__(self, engine_type: Callable[..., Engine] = Engine, /, **engine_options: Any) -> None:
         self._runner = asyncio.Runner()
+        self._engine_type = engine_type
         self._options = engine_options
         self._engine: Engine | None = None
 
@@ -40,7 +45,7 @@ class SyncEngine:
     def engine(self) -> Engine:
         if self._engine is None:
             async def make() -> Engine:
-                return Engine(**self._options)
+                return self._engine_type(**self._options)
 
             self._engine = self._runner.run(make())
         return self._engine

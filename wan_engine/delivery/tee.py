@@ -266,7 +266,7 @@ async def deliver_job(
     return await deliver(
         result,
         sinks,
-        session=session or engine.transport.session,
+        session=session or engine.client.session,
         clock=engine.clock,
         parameters=parameters,
         policy=policy,

@@ -22,11 +22,11 @@ from wan_engine.journal.records import (
     JobRecord,
     JournalState,
     ResultRecord,
-    SinkConfig,
     SinkRecord,
 )
 from wan_engine.journal.sqlite_store import SqliteJournal
 from wan_engine.journal.store import JournalStore
+from wan_engine.sinks.config import SinkConfig
 
 
 def open_journal(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> SqliteJournal:

@@ -7,15 +7,8 @@ import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
-from wan_engine.journal.records import (
-    DeliveryState,
-    HistoryEntry,
-    JobRecord,
-    JournalState,
-    ResultRecord,
-    SinkConfig,
-    SinkRecord,
-)
+from wan_engine.journal.records import DeliveryState, HistoryEntry, JobRecord, JournalState, ResultRecord, SinkRecord
+from wan_engine.sinks.config import SinkConfig
 
 
 def dumps(value: Any) -> str:

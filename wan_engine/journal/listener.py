@@ -8,6 +8,7 @@ the event's emission, so a status is durable before the job polls again.
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING
 
 from wan_engine.client.events import Completed, Event, Failed, Progress, StatusChanged
@@ -46,7 +47,23 @@ class JournalRecorder:
             crashpoint("poll.after_terminal_journal")
 
 
-def attach(job: Job, journal: JournalStore, key: str) -> None:
+class JobKeys:
+    """Which journal key each live Job has: the Job itself carries no journal knowledge.
+
+    Weak, so a finished job the app dropped is not kept alive by its engine.
+    """
+
+    def __init__(self) -> None:
+        self._keys: weakref.WeakKeyDictionary[Job, str] = weakref.WeakKeyDictionary()
+
+    def __setitem__(self, job: Job, key: str) -> None:
+        self._keys[job] = key
+
+    def get(self, job: Job) -> str | None:
+        return self._keys.get(job)
+
+
+def attach(job: Job, journal: JournalStore, key: str, keys: JobKeys) -> None:
     """Journal ``job``'s events under ``key`` from now on (past events are replayed first)."""
-    job.journal_key = key
+    keys[job] = key
     job.on(JournalRecorder(job, journal, key))

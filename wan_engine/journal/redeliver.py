@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from wan_engine.client.result import Result, Timings
 from wan_engine.delivery.download import DownloadPolicy
 from wan_engine.delivery.tee import DeliveryReport, ProgressCallback, deliver, extension_for
 from wan_engine.errors import ResultExpiredError
+from wan_engine.journal.context import JournaledEngine
 from wan_engine.journal.journaled_sinks import DeliveryLog, JournaledDataSink, JournaledNotifySink, reconcile
+from wan_engine.journal.listener import attach
 from wan_engine.journal.records import DeliveryState, JobRecord, SinkRecord
 from wan_engine.sinks.protocols import (
     DataSink,
@@ -29,9 +31,6 @@ from wan_engine.sinks.protocols import (
     SinkContext,
     sink_from_name,
 )
-
-if TYPE_CHECKING:
-    from wan_engine.client.engine import Engine
 
 log = logging.getLogger("wan_engine.journal")
 
@@ -56,7 +55,7 @@ def _build(record: SinkRecord, env: Mapping[str, str]) -> Sink:
 
 
 async def deliver_pending(
-    engine: Engine,
+    engine: JournaledEngine,
     record: JobRecord,
     *,
     env: Mapping[str, str],
@@ -65,7 +64,7 @@ async def deliver_pending(
 ) -> JobRecord:
     """Bring every sink of a succeeded job to ``delivered`` (or ``failed``); returns the journal's new record."""
     journal = engine.journal
-    assert journal is not None and record.result is not None
+    assert record.result is not None
     dlog = DeliveryLog(journal, record.key, engine.clock)
     pending: list[SinkRecord] = []
     for sink in record.deliveries_pending:
@@ -105,8 +104,7 @@ async def deliver_pending(
     return _reload(engine, record)
 
 
-def _reload(engine: Engine, record: JobRecord) -> JobRecord:
-    assert engine.journal is not None
+def _reload(engine: JournaledEngine, record: JobRecord) -> JobRecord:
     fresh = engine.journal.get(record.key)
     assert fresh is not None
     return fresh
@@ -117,7 +115,7 @@ def _summary_known(record: JobRecord) -> bool:
 
 
 async def _deliver_with_fresh_url(
-    engine: Engine,
+    engine: JournaledEngine,
     record: JobRecord,
     sinks: list[Sink],
     policy: DownloadPolicy | None,
@@ -126,25 +124,22 @@ async def _deliver_with_fresh_url(
     """Deliver; if the result URL has expired meanwhile, ask the provider for a fresh one, once."""
     try:
         return await deliver(
-            result_of(record), sinks, session=engine.transport.session, clock=engine.clock,
+            result_of(record), sinks, session=engine.client.session, clock=engine.clock,
             parameters=record.params, policy=policy, on_progress=on_progress,
         )  # fmt: skip
     except ResultExpiredError:
         if record.provider_id is None:
             raise
         job = engine.job(record.model, record.provider_id)
-        from wan_engine.journal.listener import attach
-
-        assert engine.journal is not None
-        attach(job, engine.journal, record.key)
+        attach(job, engine.journal, record.key, engine.keys)
         result = await job.wait()  # one status read: the job is terminal; journals the fresh URLs
         return await deliver(
-            result, sinks, session=engine.transport.session, clock=engine.clock, parameters=record.params,
+            result, sinks, session=engine.client.session, clock=engine.clock, parameters=record.params,
             policy=policy, on_progress=on_progress,
         )  # fmt: skip
 
 
-async def _notify_only(engine: Engine, record: JobRecord, sinks: list[JournaledNotifySink]) -> None:
+async def _notify_only(engine: JournaledEngine, record: JobRecord, sinks: list[JournaledNotifySink]) -> None:
     """Every data sink has the video already: notify from the journaled facts, without downloading again."""
     source = next(s for s in record.sinks if s.state.done and s.sha256 and s.size is not None)
     assert source.sha256 is not None and source.size is not None
@@ -152,7 +147,7 @@ async def _notify_only(engine: Engine, record: JobRecord, sinks: list[JournaledN
     provenance = Provenance.from_result(result, delivered_at=engine.clock.wall(), parameters=record.params)
     summary = DeliverySummary(provenance, source.size, source.sha256, None)
     ctx = SinkContext(
-        provenance, extension_for(result.video_url, None), None, source.size, engine.clock, engine.transport.session
+        provenance, extension_for(result.video_url, None), None, source.size, engine.clock, engine.client.session
     )
     errors: list[Any] = []
     for sink in sinks:

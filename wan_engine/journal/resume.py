@@ -23,23 +23,21 @@ import contextlib
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
+from wan_engine.client.job import Job
 from wan_engine.client.polling import PollingStrategy
 from wan_engine.crashpoints import crashpoint
 from wan_engine.delivery.download import DownloadPolicy
 from wan_engine.delivery.tee import ProgressCallback
-from wan_engine.errors import JobCancelledError, JobFailedError, WanEngineError
+from wan_engine.errors import JobCancelledError, JobFailedError, UsageError, WanEngineError
+from wan_engine.journal.context import JournaledEngine
 from wan_engine.journal.listener import attach
 from wan_engine.journal.records import JobRecord, JournalState
 from wan_engine.journal.redeliver import deliver_pending
 from wan_engine.journal.store import JournalStore
-
-if TYPE_CHECKING:
-    from wan_engine.client.engine import Engine
-    from wan_engine.client.job import Job
 
 log = logging.getLogger("wan_engine.journal.resume")
 
@@ -79,14 +77,12 @@ class ResumeReport:
         return attrs.asdict(self, recurse=True)
 
 
-def _journal(engine: Engine) -> JournalStore:
-    if engine.journal is None:
-        raise ValueError("this engine has no journal: Engine(journal=...)")
+def _journal(engine: JournaledEngine) -> JournalStore:
     return engine.journal
 
 
 @contextlib.asynccontextmanager
-async def _lease_kept(engine: Engine, key: str, lease_s: float) -> AsyncIterator[None]:
+async def _lease_kept(engine: JournaledEngine, key: str, lease_s: float) -> AsyncIterator[None]:
     """Renew the lease on ``key`` while the body runs (real time: leases are between processes)."""
     journal = _journal(engine)
     worker = asyncio.current_task()
@@ -109,7 +105,7 @@ async def _lease_kept(engine: Engine, key: str, lease_s: float) -> AsyncIterator
 
 
 async def _work(
-    engine: Engine,
+    engine: JournaledEngine,
     record: JobRecord,
     job: Job | None,
     *,
@@ -134,7 +130,7 @@ async def _work(
             # that polls by the job's age (adaptive) picks up where it was, not from zero.
             age_s = max(0.0, (engine.clock.wall() - record.created_at).total_seconds())
             job = engine.job(record.model, record.provider_id, submitted_at=engine.clock.now() - age_s)
-            attach(job, journal, record.key)
+            attach(job, journal, record.key, engine.keys)
         try:
             await job.wait(strategy=strategy, deadline=deadline)
         except (JobFailedError, JobCancelledError):
@@ -161,7 +157,7 @@ async def _work(
 
 
 async def finish(
-    engine: Engine,
+    engine: JournaledEngine,
     job: Job,
     *,
     strategy: PollingStrategy | str | None = None,
@@ -176,9 +172,10 @@ async def finish(
     followed by a resume that continues where this stopped.
     """
     journal = _journal(engine)
-    if job.journal_key is None:
-        raise ValueError(f"job {job.id} is not journaled (submit it with Engine(journal=...))")
-    record = journal.get(job.journal_key)
+    key = engine.keys.get(job)
+    if key is None:
+        raise UsageError(f"job {job.id} is not journaled (submit it with DurableEngine(journal=...))")
+    record = journal.get(key)
     assert record is not None
     async with _lease_kept(engine, record.key, engine.lease_s):
         return await _work(
@@ -188,7 +185,7 @@ async def finish(
 
 
 async def resume(
-    engine: Engine,
+    engine: JournaledEngine,
     *,
     strategy: PollingStrategy | str | None = None,
     deadline: float | None = None,

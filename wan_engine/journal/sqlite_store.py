@@ -26,16 +26,9 @@ from typing import Any
 from wan_engine.errors import JournalError
 from wan_engine.journal import codec
 from wan_engine.journal.owner import is_dead
-from wan_engine.journal.records import (
-    Claim,
-    DeliveryState,
-    HistoryEntry,
-    JobRecord,
-    JournalState,
-    ResultRecord,
-    SinkConfig,
-)
+from wan_engine.journal.records import Claim, DeliveryState, HistoryEntry, JobRecord, JournalState, ResultRecord
 from wan_engine.journal.schema import DDL, SCHEMA_VERSION
+from wan_engine.sinks.config import SinkConfig
 from wan_engine.states import JobState
 
 

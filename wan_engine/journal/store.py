@@ -24,15 +24,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from wan_engine.journal.records import (
-    Claim,
-    DeliveryState,
-    HistoryEntry,
-    JobRecord,
-    JournalState,
-    ResultRecord,
-    SinkConfig,
-)
+from wan_engine.journal.records import Claim, DeliveryState, HistoryEntry, JobRecord, JournalState, ResultRecord
+from wan_engine.sinks.config import SinkConfig
 from wan_engine.states import JobState
 
 

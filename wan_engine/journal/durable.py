@@ -1,0 +1,79 @@
+"""The engine with a journal: submits that survive a crash, resume, and delivery to journaled sinks.
+
+``DurableEngine(journal="jobs.sqlite3")`` is the core :class:`~wan_engine.client.engine.Engine`
+plus the journal's write-ahead interceptor (write_ahead.py), installed through
+the client's seam (client/hooks.py): the core never imports the journal. It
+owns the lease identity (``owner``) and the lease length its resumes use, and
+closes a journal it opened itself.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from wan_engine.client.engine import Engine
+from wan_engine.client.hooks import SubmitInterceptor
+from wan_engine.client.job import Job
+from wan_engine.journal.listener import JobKeys
+from wan_engine.journal.owner import new_owner
+from wan_engine.journal.resume import JobOutcome, ResumeReport, finish, resume
+from wan_engine.journal.store import JournalStore
+from wan_engine.journal.write_ahead import WriteAhead
+from wan_engine.spec.registry import SpecRegistry
+
+
+class DurableEngine(Engine):
+    """An :class:`Engine` whose every submit, status, result and delivery is journaled.
+
+    ``journal`` is a store, or a path to an SQLite journal (opened here, closed
+    by :meth:`close`). ``lease_s`` is how long this engine's claim on a job lasts
+    without renewal: a resume elsewhere may take the job over after that, or at
+    once on this host if this process is dead. Other options are the Engine's.
+    """
+
+    def __init__(
+        self,
+        registry: SpecRegistry | None = None,
+        *,
+        journal: JournalStore | str | os.PathLike[str],
+        lease_s: float = 600.0,
+        interceptors: Sequence[SubmitInterceptor] = (),
+        **options: Any,
+    ) -> None:
+        super().__init__(registry, **options)
+        self._owns_journal = isinstance(journal, (str, os.PathLike))
+        if isinstance(journal, (str, os.PathLike)):
+            from wan_engine.journal.sqlite_store import SqliteJournal
+
+            journal = SqliteJournal(Path(journal))
+        self.journal: JournalStore = journal
+        self.owner = new_owner()
+        self.lease_s = lease_s
+        self.keys = JobKeys()
+        self.interceptors = [WriteAhead(journal, self.clock, self.owner, lease_s, self.keys), *interceptors]
+
+    def journal_key(self, job: Job) -> str | None:
+        """The job's key in this engine's journal (None for a job the journal does not follow)."""
+        return self.keys.get(job)
+
+    async def resume(self, **options: Any) -> ResumeReport:
+        """Finish every unfinished job in the journal: poll, deliver to sinks not yet done.
+
+        Never re-sends a submit; see journal/resume.py for the options and the report.
+        """
+        return await resume(self, **options)
+
+    async def finish(self, job: Job, **options: Any) -> JobOutcome:
+        """Wait for a job this engine submitted, then deliver it to the sinks given in ``deliver_to``.
+
+        The steps a resume takes, so a crash in here is picked up by the next resume.
+        """
+        return await finish(self, job, **options)
+
+    async def close(self) -> None:
+        await super().close()
+        if self._owns_journal:
+            self.journal.close()
