@@ -21,7 +21,7 @@ from wan_engine.client.engine import Engine
 from wan_engine.client.polling import Adaptive, ExponentialBackoff, FixedInterval, PollingStrategy
 from wan_engine.client.provider_client import ProviderClient, Response
 from wan_engine.clock import VirtualClock
-from wan_engine.sandbox.jobs import Job as SandboxJob
+from wan_engine.sandbox.jobs import SandboxJob
 from wan_engine.sandbox.responses import status_document
 from wan_engine.spec.model import ModelSpec
 from wan_engine.spec.registry import SpecRegistry

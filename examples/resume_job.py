@@ -6,8 +6,7 @@
 import asyncio
 import sys
 
-from wan_engine.client.engine import Engine
-from wan_engine.client.polling import FixedInterval
+from wan_engine import Engine, FixedInterval
 
 
 async def main(base_url: str, job_id: str) -> None:

@@ -8,9 +8,7 @@
 import asyncio
 import sys
 
-from wan_engine.client.engine import Engine
-from wan_engine.client.events import Completed, StatusChanged, Submitted
-from wan_engine.client.polling import FixedInterval
+from wan_engine import Completed, Engine, FixedInterval, StatusChanged, Submitted
 
 
 async def main(base_url: str, stop_after_submit: bool) -> None:

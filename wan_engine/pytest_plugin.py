@@ -12,6 +12,12 @@ Installed with wan-engine (entry point ``pytest11``); nothing to import:
 - ``wan_registry``, ``wan_clock``, ``wan_cassette_dir``: the parts, if needed.
 
 Both engines work as ``engine`` directly or as ``async with engine:``.
+
+Loading this plugin imports nothing but pytest: every pytest run in an
+environment that has wan-engine loads it, and an app's unrelated tests must
+not pay for (or break on) the engine, the sandbox or the cassettes extra.
+Each fixture imports what it needs when it is used; ``wan_replay`` and the
+contract assertion need ``pip install 'wan-engine[cassettes]'``.
 """
 
 from __future__ import annotations
@@ -19,20 +25,27 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from wan_engine.cassettes.contract import assert_cassette_keeps_contract
-from wan_engine.cassettes.replay import CassetteReplay
-from wan_engine.cassettes.transport import HarnessClient, close_quietly, loopback_test_connector
-from wan_engine.client.engine import Engine
-from wan_engine.client.polling import PollingStrategy
-from wan_engine.clock import VirtualClock
-from wan_engine.sandbox import FaultPlan, FaultRule, Sandbox, SandboxConfig, running_in_thread
-from wan_engine.spec.registry import SpecRegistry
+if TYPE_CHECKING:
+    from wan_engine.cassettes.replay import CassetteReplay
+    from wan_engine.client.engine import Engine
+    from wan_engine.client.polling import PollingStrategy
+    from wan_engine.clock import VirtualClock
+    from wan_engine.sandbox import Sandbox
+    from wan_engine.spec.registry import SpecRegistry
 
-__all__ = ["assert_cassette_keeps_contract"]
+
+
+def __getattr__(name: str) -> Any:
+    """``assert_cassette_keeps_contract`` importable from here, loaded (with the cassettes extra) on first use."""
+    if name == "assert_cassette_keeps_contract":
+        from wan_engine.cassettes.contract import assert_cassette_keeps_contract
+
+        return assert_cassette_keeps_contract
+    raise AttributeError(name)
 
 SANDBOX_KEY = "sandbox-test-key"
 INI_NAME = "wan_cassettes"
@@ -65,11 +78,15 @@ def wan_cassette_dir(pytestconfig: pytest.Config) -> Path:
 @pytest.fixture(scope="session")
 def wan_registry() -> SpecRegistry:
     """Every spec wan-engine discovers (bundled, WAN_ENGINE_SPEC_PATH, entry points)."""
+    from wan_engine.spec.registry import SpecRegistry
+
     return SpecRegistry.discover()
 
 
 @pytest.fixture
 def wan_clock() -> VirtualClock:
+    from wan_engine.clock import VirtualClock
+
     return VirtualClock()
 
 
@@ -87,6 +104,8 @@ def resolve_cassette(name: str | Path, folder: Path) -> Path:
 @pytest.fixture
 def wan_replay(wan_cassette_dir: Path, wan_registry: SpecRegistry) -> Iterator[Callable[..., Engine]]:
     """A factory: ``wan_replay("alibaba/wan-2-7-r2v/success-reference-videos")`` gives a replaying Engine."""
+    from wan_engine.cassettes.replay import CassetteReplay
+
     stack = ExitStack()
     active: list[CassetteReplay] = []
 
@@ -118,6 +137,8 @@ def wan_sandbox(
     request: pytest.FixtureRequest, wan_registry: SpecRegistry, wan_clock: VirtualClock
 ) -> Iterator[Sandbox]:
     """A sandbox in a background thread, on ``wan_clock`` (virtual time the engine's sleeps advance)."""
+    from wan_engine.sandbox import FaultPlan, FaultRule, SandboxConfig, running_in_thread
+
     marker = request.node.get_closest_marker("wan_sandbox")
     options: dict[str, Any] = dict(marker.kwargs) if marker else {}
     faults = tuple(FaultRule.parse(f) if isinstance(f, str) else f for f in options.pop("faults", ()))
@@ -141,6 +162,9 @@ def wan_sandbox_engine(
     wan_sandbox: Sandbox, wan_registry: SpecRegistry, wan_clock: VirtualClock
 ) -> Iterator[Engine]:
     """An Engine talking to ``wan_sandbox``: a nine-minute job ends in milliseconds of test time."""
+    from wan_engine.cassettes.transport import HarnessClient, close_quietly, loopback_test_connector
+    from wan_engine.client.engine import Engine
+
     key = wan_sandbox.config.api_key or SANDBOX_KEY
     env = {p.auth.env: key for p in wan_registry.providers.values() if p.auth.env}
     transport = HarnessClient(
@@ -154,6 +178,8 @@ def wan_sandbox_engine(
 @pytest.fixture(name="assert_cassette_keeps_contract")
 def assert_cassette_keeps_contract_fixture(wan_registry: SpecRegistry) -> Callable[[str | Path], None]:
     """The contract assertion as a fixture, checking against ``wan_registry``."""
+
+    from wan_engine.cassettes.contract import assert_cassette_keeps_contract
 
     def check(path: str | Path) -> None:
         assert_cassette_keeps_contract(path, wan_registry)

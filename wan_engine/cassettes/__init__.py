@@ -15,7 +15,7 @@ from wan_engine.cassettes.contract import (
     check_cassette,
     check_paths,
 )
-from wan_engine.cassettes.provenance import SOURCES, Provenance
+from wan_engine.cassettes.provenance import SOURCES, CassetteOrigin
 from wan_engine.cassettes.recording import Recording, record_against_sandbox, record_session
 from wan_engine.cassettes.replay import CassetteReplay, replay_engine, replay_session
 from wan_engine.cassettes.serializer import CassetteDocument, read_cassette
@@ -27,9 +27,9 @@ __all__ = [
     "Breach",
     "CassetteDocument",
     "CassetteMismatchError",
+    "CassetteOrigin",
     "CassetteReplay",
     "ContractReport",
-    "Provenance",
     "Recording",
     "RecordingError",
     "SessionOutcome",

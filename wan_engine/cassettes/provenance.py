@@ -72,7 +72,7 @@ def now_iso() -> str:
 
 
 @attrs.define
-class Provenance:
+class CassetteOrigin:
     """The ``wan_engine:`` block. Replay ignores it; the contract checker and the replay API read it."""
 
     source: str
@@ -120,7 +120,7 @@ class Provenance:
         return out
 
     @classmethod
-    def from_dict(cls, data: Any) -> Provenance:
+    def from_dict(cls, data: Any) -> CassetteOrigin:
         """Lenient: missing fields read as empty, so the contract checker can name what is missing."""
         if not isinstance(data, dict):
             raise ValueError("the wan_engine block is not a mapping")

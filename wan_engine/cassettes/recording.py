@@ -24,7 +24,7 @@ import aiohttp
 import attrs
 from vcr.request import Request
 
-from wan_engine.cassettes.provenance import Provenance, decide_source
+from wan_engine.cassettes.provenance import CassetteOrigin, decide_source
 from wan_engine.cassettes.scrubbing import Scrubber
 from wan_engine.cassettes.serializer import harness_vcr
 from wan_engine.cassettes.session import SessionOutcome, run_session
@@ -43,7 +43,7 @@ MEDIA_CHUNK = 64 * 1024
 @attrs.frozen
 class Recording:
     path: Path
-    provenance: Provenance
+    provenance: CassetteOrigin
     outcome: SessionOutcome
     interactions: int
 
@@ -147,7 +147,7 @@ async def record_session(
     secrets += [os.environ.get(p.auth.env, "") for p in registry.providers.values() if p.auth.env]
     scrubber = Scrubber(secrets, headers=[provider.auth.header])
     clock = clock or SystemClock()
-    provenance = Provenance(
+    provenance = CassetteOrigin(
         source=label,
         model=spec.id,
         provider=provider.id,

@@ -18,7 +18,7 @@ from typing import Any
 
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from wan_engine.cassettes.provenance import Provenance
+from wan_engine.cassettes.provenance import CassetteOrigin
 from wan_engine.cassettes.serializer import harness_vcr, read_cassette
 from wan_engine.cassettes.session import SessionOutcome, run_session
 from wan_engine.cassettes.transport import HarnessClient, close_quietly, mismatch_error, no_network_connector
@@ -48,7 +48,7 @@ class CassetteReplay:
     ) -> None:
         self.path = Path(cassette)
         document = read_cassette(self.path)
-        self.provenance: Provenance = document.provenance
+        self.provenance: CassetteOrigin = document.provenance
         self.registry = registry or SpecRegistry.discover()
         self.spec = self.registry.model(self.provenance.model)
         self.clock = clock or VirtualClock()

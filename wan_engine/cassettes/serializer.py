@@ -16,7 +16,7 @@ import vcr
 import yaml
 from vcr.serializers import yamlserializer
 
-from wan_engine.cassettes.provenance import PROVENANCE_KEY, Provenance
+from wan_engine.cassettes.provenance import PROVENANCE_KEY, CassetteOrigin
 from wan_engine.errors import CassetteFormatError
 
 SERIALIZER_NAME: Final = "wan-engine-yaml"
@@ -24,7 +24,7 @@ CASSETTE_SUFFIXES: Final = (".yaml", ".yml")
 
 
 class CassetteSerializer:
-    def __init__(self, provenance: Provenance | None = None) -> None:
+    def __init__(self, provenance: CassetteOrigin | None = None) -> None:
         self.provenance = provenance
 
     def serialize(self, cassette_dict: dict[str, Any]) -> str:
@@ -51,7 +51,7 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=yamlserializer._CassetteLoader)
 
 
-def harness_vcr(provenance: Provenance | None = None, **options: Any) -> Any:
+def harness_vcr(provenance: CassetteOrigin | None = None, **options: Any) -> Any:
     """A VCR instance that reads and writes the harness's cassette format."""
     instance = vcr.VCR(serializer=SERIALIZER_NAME, **options)
     instance.register_serializer(SERIALIZER_NAME, CassetteSerializer(provenance))
@@ -70,8 +70,8 @@ class CassetteDocument:
         return self.raw.get(PROVENANCE_KEY)
 
     @property
-    def provenance(self) -> Provenance:
-        return Provenance.from_dict(self.provenance_block)
+    def provenance(self) -> CassetteOrigin:
+        return CassetteOrigin.from_dict(self.provenance_block)
 
     @property
     def interactions(self) -> list[Any]:

@@ -16,14 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from wan_engine.cli.generate import generate_command
-from wan_engine.cli.harness import add_to as add_harness_commands
-from wan_engine.cli.journal import jobs as jobs_command
-from wan_engine.cli.journal import resume as resume_command
-from wan_engine.cli.journal import status as status_command
-from wan_engine.cli.plugins import plugins as plugins_command
-from wan_engine.cli.sandbox import sandbox_command
-from wan_engine.cli.spec import spec_group
+from wan_engine.cli.lazy import LazyGroup
 from wan_engine.errors import ParameterValidationError, WanEngineError
 from wan_engine.spec.params import build_body, prepare
 from wan_engine.spec.registry import SpecRegistry
@@ -47,7 +40,21 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+LAZY_COMMANDS = {
+    "generate": ("wan_engine.cli.generate:generate_command", "Submit a job for MODEL, wait, and download the video."),
+    "sandbox": ("wan_engine.cli.sandbox:sandbox_command", "Serve the fake provider built from the specs."),
+    "plugins": ("wan_engine.cli.plugins:plugins", "List installed plugins (strategies, sinks, specs)."),
+    "jobs": ("wan_engine.cli.journal:jobs", "List the jobs in the journal."),
+    "status": ("wan_engine.cli.journal:status", "Show one journaled job and its history."),
+    "resume": ("wan_engine.cli.journal:resume", "Finish unfinished jobs: poll, deliver. Never re-submits."),
+    "spec": ("wan_engine.cli.spec:spec_group", "Write and check spec files."),
+    "record": ("wan_engine.cli.harness:record_command", "Record a cassette (needs the cassettes extra)."),
+    "contract": ("wan_engine.cli.harness:contract_group", "Check cassettes against the specs (cassettes extra)."),
+}
+"""Imported when run (cli/lazy.py): start-up stays fast, and a plain install works without the extras."""
+
+
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--specs",
     "spec_dirs",
@@ -172,14 +179,6 @@ def validate(obj: Context, model: str, params_file: str, show_body: bool) -> Non
     stdout.print(f"[green]valid[/green] request for {model}")
     if show_body:
         click.echo(json.dumps(build_body(spec, filled), indent=2))
-
-
-cli.add_command(sandbox_command)
-cli.add_command(generate_command)
-cli.add_command(plugins_command)
-add_harness_commands(cli)
-for command in (jobs_command, status_command, resume_command, spec_group):
-    cli.add_command(command)
 
 
 def main() -> None:

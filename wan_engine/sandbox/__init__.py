@@ -6,7 +6,7 @@ APIs; its counters say what the engine really did.
 
 from wan_engine.sandbox.config import SandboxConfig
 from wan_engine.sandbox.faults import FaultKind, FaultPlan, FaultRule
-from wan_engine.sandbox.jobs import Job
+from wan_engine.sandbox.jobs import SandboxJob
 from wan_engine.sandbox.server import NO_ANSWER, LoggedRequest, Sandbox, running_in_thread
 
 __all__ = [
@@ -14,9 +14,9 @@ __all__ = [
     "FaultKind",
     "FaultPlan",
     "FaultRule",
-    "Job",
     "LoggedRequest",
     "Sandbox",
     "SandboxConfig",
+    "SandboxJob",
     "running_in_thread",
 ]

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from wan_engine.sandbox.config import SandboxConfig
 from wan_engine.sandbox.faults import FaultInjector, FaultKind, FaultRule, Fired, RequestKind
-from wan_engine.sandbox.jobs import Job, JobBook
+from wan_engine.sandbox.jobs import JobBook, SandboxJob
 from wan_engine.sandbox.media import MediaLibrary
 from wan_engine.sandbox.responses import drop, error_document, fault_status, retry_after, status_document
 from wan_engine.spec.model import ModelSpec, ProviderSpec
@@ -34,17 +34,17 @@ class Backend:
         typical = spec.polling.typical_duration_s
         return typical if self.config.realistic and typical is not None else self.config.duration_s
 
-    def result_expires_at(self, job: Job) -> float | None:
+    def result_expires_at(self, job: SandboxJob) -> float | None:
         ttl = self.config.result_ttl_s
         if ttl is None and self.config.realistic:
             ttl = job.model.provider.result_url_ttl_s
         return None if ttl is None else job.completes_at + ttl
 
-    def media_url(self, request: web.Request, job: Job) -> str:
+    def media_url(self, request: web.Request, job: SandboxJob) -> str:
         """Absolute, from the address the client used, so it works whatever interface was bound."""
         return f"{request.url.origin()}{MEDIA_PREFIX}/{job.media_token}.mp4"
 
-    def status_document(self, request: web.Request, job: Job) -> object:
+    def status_document(self, request: web.Request, job: SandboxJob) -> object:
         media_size = self.media.source_for(job.id).size
         return status_document(job, job.state_at(self.now()), self.media_url(request, job), media_size)
 

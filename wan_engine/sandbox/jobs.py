@@ -24,7 +24,7 @@ TOKEN_LENGTH = 32
 
 
 @attrs.define
-class Job:
+class SandboxJob:
     id: str
     model: ModelSpec
     params: dict[str, Any]
@@ -69,20 +69,22 @@ class JobBook:
     """Every job, and the counts tests check to prove a submit was (or was not) paid for."""
 
     def __init__(self, seed: int, clock: Callable[[], float]) -> None:
-        self.jobs: dict[str, Job] = {}
+        self.jobs: dict[str, SandboxJob] = {}
         self.submissions: Counter[str] = Counter()
         self.submit_requests = 0
         self._clock = clock
-        self._by_token: dict[str, Job] = {}
+        self._by_token: dict[str, SandboxJob] = {}
         # Separate generators, so a token drawn never shifts the next job id.
         self._ids = random.Random(f"{seed}:job-ids")
         self._tokens = random.Random(f"{seed}:media-tokens")
 
-    def create(self, model: ModelSpec, params: dict[str, Any], duration_s: float, failure: FaultRule | None) -> Job:
+    def create(
+        self, model: ModelSpec, params: dict[str, Any], duration_s: float, failure: FaultRule | None
+    ) -> SandboxJob:
         job_id = _random_id(self._ids, ID_LENGTH)
         while job_id in self.jobs:
             job_id = _random_id(self._ids, ID_LENGTH)
-        job = Job(
+        job = SandboxJob(
             id=job_id,
             model=model,
             params=params,
@@ -97,5 +99,5 @@ class JobBook:
         self.submissions[model.id] += 1
         return job
 
-    def by_token(self, token: str) -> Job | None:
+    def by_token(self, token: str) -> SandboxJob | None:
         return self._by_token.get(token)

@@ -15,7 +15,7 @@ from aiohttp import web
 from wan_engine.errors import ParameterValidationError
 from wan_engine.sandbox.backend import Backend
 from wan_engine.sandbox.faults import FaultKind, Fired, RequestKind
-from wan_engine.sandbox.jobs import Job
+from wan_engine.sandbox.jobs import SandboxJob
 from wan_engine.sandbox.responses import cancel_document, drop, truncated_json, unknown_task_document
 from wan_engine.spec import pointer as json_pointer
 from wan_engine.spec.body import extract_parameters, variable_pointers
@@ -87,7 +87,7 @@ class ProviderApi:
         key = _query_key(endpoint)
         return request.query.get(key) if key else None
 
-    def _job(self, job_id: str | None) -> Job | None:
+    def _job(self, job_id: str | None) -> SandboxJob | None:
         job = self.backend.book.jobs.get(job_id or "")
         return job if job is not None and job.model.provider.id == self.provider.id else None
 
@@ -151,7 +151,7 @@ class ProviderApi:
 
     async def _job_request(
         self, request: web.Request, kind: RequestKind, endpoint: Endpoint
-    ) -> tuple[Job | None, Fired, web.StreamResponse | None]:
+    ) -> tuple[SandboxJob | None, Fired, web.StreamResponse | None]:
         """What status reads and cancels share: the job named, the faults that fire, the key check."""
         job = self._job(self._job_id(request, endpoint))
         fired, early = await self.backend.before(request, kind, job.model_id if job else None, self.provider)

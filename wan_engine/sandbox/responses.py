@@ -18,7 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from wan_engine.sandbox.faults import FaultKind, FaultRule
-from wan_engine.sandbox.jobs import Job
+from wan_engine.sandbox.jobs import SandboxJob
 from wan_engine.sandbox.media import CONTENT_TYPE
 from wan_engine.spec import pointer as json_pointer
 from wan_engine.spec.model import Pointers, ProviderSpec
@@ -79,7 +79,7 @@ def error_document(provider: ProviderSpec, status: int, message: str, *, path: s
     return _fill(errors.template, values, status)
 
 
-def _metadata_value(name: str, job: Job, media_size: int) -> Any:
+def _metadata_value(name: str, job: SandboxJob, media_size: int) -> Any:
     """Invented values for the metadata names the engine knows; None for any other name."""
     credits = round(job.duration_s * _CREDITS_PER_SECOND)
     return {
@@ -90,7 +90,7 @@ def _metadata_value(name: str, job: Job, media_size: int) -> Any:
     }.get(name)
 
 
-def status_document(job: Job, state: JobState, media_url: str, media_size: int) -> Any:
+def status_document(job: SandboxJob, state: JobState, media_url: str, media_size: int) -> Any:
     provider = job.model.provider
     template = copy.deepcopy(provider.status_template)
     document: dict[str, Any] = template if isinstance(template, dict) else {}

@@ -20,7 +20,7 @@ from aiohttp.typedefs import Handler
 
 from wan_engine.sandbox.backend import Backend
 from wan_engine.sandbox.config import SandboxConfig
-from wan_engine.sandbox.jobs import Job
+from wan_engine.sandbox.jobs import SandboxJob
 from wan_engine.sandbox.media_route import ROUTE, MediaRoute
 from wan_engine.sandbox.provider_api import ProviderApi
 from wan_engine.sandbox.responses import Dropped
@@ -123,7 +123,7 @@ class Sandbox:
         return {provider_id: self.base_url(provider_id) for provider_id in self.registry.providers}
 
     @property
-    def jobs(self) -> dict[str, Job]:
+    def jobs(self) -> dict[str, SandboxJob]:
         return self._backend.book.jobs
 
     @property
