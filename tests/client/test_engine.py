@@ -28,11 +28,6 @@ from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
 
 
-@pytest.fixture(scope="module")
-def registry() -> SpecRegistry:
-    return SpecRegistry.discover()
-
-
 async def test_a_job_runs_from_submit_to_a_video_url(registry: SpecRegistry) -> None:
     async with sandbox_engine(registry, duration_s=522) as (engine, sandbox, clock):
         job = await engine.submit(MODEL, VIDEO_PARAMS)

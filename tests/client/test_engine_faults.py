@@ -22,12 +22,6 @@ from wan_engine.errors import (
 )
 from wan_engine.spec.registry import SpecRegistry
 
-
-@pytest.fixture(scope="module")
-def registry() -> SpecRegistry:
-    return SpecRegistry.discover()
-
-
 STATUS_FAULTS = [
     "status:rate_limit:times=2:retry_after=7",
     "status:rate_limit:times=1:retry_after=9:http_date",

@@ -8,7 +8,6 @@ resumed downloads, and all-or-nothing outputs when a sink fails.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import errno
 import hashlib
@@ -21,10 +20,8 @@ from typing import Any
 
 import attrs
 import pytest
-from aiohttp import web
-from standardwebhooks import Webhook
-from support.local_server import serving
 from support.seaweed import BUCKET, keys_under, pending_uploads_under, s3_client, seaweed, unique_prefix
+from support.webhook_receiver import SECRET, Receiver, receiver
 from wan_engine_s3.seaweed import SeaweedFS
 
 from wan_engine.client.engine import Engine
@@ -39,33 +36,11 @@ from wan_engine.sinks import DeliverySummary, SinkContext, sink_from_name
 from wan_engine.sinks.file import FileSink
 from wan_engine.spec.registry import SpecRegistry
 
-__all__ = ["s3_client", "seaweed"]  # fixtures, imported to be found by pytest
+__all__ = ["receiver", "s3_client", "seaweed"]  # fixtures, imported to be found by pytest
 
 MODEL = "alibaba/wan-2-7-r2v"
 PARAMS = {"prompt": "Video 1 dances.", "video_urls": ["https://example.com/a.mp4"]}
-SECRET = "whsec_" + base64.b64encode(b"delivery-test-signing-secret-000").decode()
 MiB = 1024 * 1024
-
-
-@attrs.define
-class Receiver:
-    verified: list[dict[str, Any]] = attrs.field(factory=list)
-    url: str = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        self.verified.append(Webhook(SECRET).verify(body, dict(request.headers)))  # raises (500) if forged
-        return web.Response(status=204)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rx = Receiver()
-    app = web.Application()
-    app.router.add_post("/hook", rx.handle)
-    async with serving(app) as base:
-        rx.url = base + "/hook"
-        yield rx
 
 
 @contextlib.asynccontextmanager
@@ -115,7 +90,8 @@ async def test_one_job_delivered_to_file_s3_and_webhook_together(
         assert hashlib.sha256(await body.read()).hexdigest() == served
     assert answer["Metadata"]["sha256"] == served
     assert answer["Metadata"]["job-id"] == job.id
-    [event] = receiver.verified
+    [notice] = receiver.verified
+    event = notice["event"]
     assert event["data"]["sha256"] == served
     assert event["data"]["job_id"] == job.id
     assert event["data"]["locations"] == {"file": str(file_path), "s3": report.locations["s3"]}

@@ -293,3 +293,20 @@ async def test_a_resumed_job_is_polled_by_its_age_since_the_original_submit(
         report = await engine.resume(strategy="adaptive")
     assert [o.after for o in report.jobs] == ["succeeded"]
     assert clock.sleeps and max(clock.sleeps) < 20, clock.sleeps
+
+
+@pytest.mark.parametrize("damage", ["not-a-database", "a-folder"])
+def test_an_unusable_journal_file_is_a_journal_error_naming_it(tmp_path: Path, damage: str) -> None:
+    from wan_engine.errors import JournalError
+    from wan_engine.journal import open_journal
+
+    path = tmp_path / "j.sqlite3"
+    if damage == "not-a-database":
+        path.write_bytes(b"this is not SQLite " * 100)
+    else:
+        path.mkdir()
+    with pytest.raises(JournalError, match="cannot use the journal") as caught:
+        open_journal(path)
+    assert str(path) in str(caught.value) and "--journal" in str(caught.value)
+    with pytest.raises(JournalError):
+        DurableEngine(journal=path)

@@ -2,70 +2,23 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
 import attrs
 import pytest
-from aiohttp import web
-from standardwebhooks import Webhook
-from standardwebhooks.exceptions import WebhookVerificationError
-from support.local_server import serving
+from support.webhook_receiver import RAW_SECRET, SECRET, Receiver, receiver
 
 from wan_engine.clock import SystemClock, VirtualClock
 from wan_engine.errors import WebhookFailedError
 from wan_engine.sinks import DeliverySummary, Provenance, SinkContext, sink_from_name
 from wan_engine.sinks.webhook import SecretStr, WebhookSink
 
-SECRET = "whsec_" + base64.b64encode(b"a-very-secret-signing-key-123456").decode()
-RAW_SECRET = SECRET.removeprefix("whsec_")
-
-
-@attrs.define
-class Receiver:
-    """Verifies each POST like a real consumer would; answers from a script of statuses first."""
-
-    secret: str = SECRET
-    script: list[int] = attrs.field(factory=list)
-    delay_s: float = 0.0
-    verified: list[dict[str, Any]] = attrs.field(factory=list)
-    rejected: list[str] = attrs.field(factory=list)
-    raw: list[tuple[bytes, dict[str, str]]] = attrs.field(factory=list)
-    url: str = ""
-
-    async def handle(self, request: web.Request) -> web.Response:
-        import asyncio
-
-        body = await request.read()
-        headers = dict(request.headers)
-        self.raw.append((body, headers))
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
-        if self.script:
-            return web.Response(status=self.script.pop(0))
-        try:
-            event = Webhook(self.secret).verify(body, headers)
-        except WebhookVerificationError as exc:
-            self.rejected.append(str(exc))
-            return web.Response(status=400, text=str(exc))
-        self.verified.append({"event": event, "id": headers["webhook-id"]})
-        return web.Response(status=204)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rx = Receiver()
-    app = web.Application()
-    app.router.add_post("/hooks", rx.handle)
-    async with serving(app) as base:
-        rx.url = base + "/hooks"
-        yield rx
+__all__ = ["receiver"]  # the fixture, imported to be found by pytest
 
 
 def summary() -> DeliverySummary:

@@ -43,11 +43,6 @@ PARAMS: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def registry() -> SpecRegistry:
-    return SpecRegistry.discover()
-
-
 @asynccontextmanager
 async def dashscope(
     registry: SpecRegistry, *faults: str, duration_s: float = 200.0, key: str = KEY

@@ -192,6 +192,37 @@ def test_a_resolvable_ref_in_the_parameters_is_fine(tmp_path: Path) -> None:
     assert registry.model("test/ref").validator.is_valid({"prompt": "x", "first_frame_image": "https://a.b/c"})
 
 
+@pytest.mark.parametrize(
+    "defs",
+    [
+        {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}},
+        {"a": {"allOf": [{"$ref": "#/$defs/b"}]}, "b": {"anyOf": [{"type": "string"}, {"$ref": "#/$defs/a"}]}},
+        {"a": {"if": {"$ref": "#/$defs/a"}}},
+    ],
+    ids=["ref-to-ref", "through-allOf-anyOf", "self-through-if"],
+)
+def test_a_ref_loop_that_never_reaches_data_is_a_spec_error_not_a_recursion_error(
+    tmp_path: Path, defs: dict[str, Any]
+) -> None:
+    document = wan_document(id="test/loop")
+    document["parameters"]["$defs"] = defs
+    document["parameters"]["properties"]["seed"] = {"$ref": "#/$defs/a"}
+    error = only_spec_error(write_spec(tmp_path, "m.json", document))
+    [problem] = error.problems
+    assert problem.path.startswith("$.parameters.$defs.") and problem.path.endswith(".$ref"), problem
+    assert "loop that never reaches data" in problem.message and "/$defs/a" in problem.message
+
+
+def test_a_schema_recursive_through_data_is_fine(tmp_path: Path) -> None:
+    document = wan_document(id="test/tree")
+    document["parameters"]["$defs"] = {
+        "node": {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/node"}}}}
+    }
+    document["parameters"]["properties"]["seed"] = {"$ref": "#/$defs/node"}
+    registry = SpecRegistry.from_files([AIMLAPI, write_spec(tmp_path, "m.json", document)])
+    assert registry.model("test/tree").validator.is_valid({"prompt": "x", "seed": {"children": [{"children": []}]}})
+
+
 def test_every_bad_file_is_reported_not_just_the_first(tmp_path: Path) -> None:
     one = write_spec(tmp_path, "one.json", "{")
     two = write_spec(tmp_path, "two.json", wan_document(id="test/two", provider="nobody"))

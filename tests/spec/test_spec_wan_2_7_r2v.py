@@ -62,7 +62,9 @@ def test_five_references_in_all_are_accepted(wan_spec: ModelSpec, images: int, v
         params["image_urls"] = IMG[:images]
     if videos:
         params["video_urls"] = VID[:videos]
-    prepare(wan_spec, params)
+    filled = prepare(wan_spec, params)
+    assert len(filled.get("image_urls", [])) + len(filled.get("video_urls", [])) == images + videos == 5
+    assert build_body(wan_spec, filled)["model"] == "alibaba/wan-2-7-r2v"
 
 
 def test_duration_as_a_string_is_rejected_saying_integer(wan_spec: ModelSpec) -> None:

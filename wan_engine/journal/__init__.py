@@ -10,6 +10,7 @@ resume``) finishes whatever a dead process left. The store is a Protocol
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Mapping
 
 from wan_engine.crashpoints import crashpoint
@@ -30,8 +31,20 @@ from wan_engine.sinks.config import SinkConfig
 
 
 def open_journal(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> SqliteJournal:
-    """The SQLite journal at ``path``, else ``$WAN_ENGINE_JOURNAL``, else in the user's data directory."""
-    return SqliteJournal(journal_path(path, env))
+    """The SQLite journal at ``path``, else ``$WAN_ENGINE_JOURNAL``, else in the user's data directory.
+
+    A file that cannot be used (not a database, corrupt, read-only, a folder we cannot
+    create) is a :class:`JournalError` naming the file and what to do, never a raw
+    ``sqlite3`` or ``OSError`` traceback.
+    """
+    where = journal_path(path, env)
+    try:
+        return SqliteJournal(where)
+    except (sqlite3.Error, OSError) as exc:
+        raise JournalError(
+            f"cannot use the journal {where}: {exc}; give another file with --journal (or WAN_ENGINE_JOURNAL), "
+            "or move this one aside if it is damaged"
+        ) from None
 
 
 __all__ = [

@@ -46,9 +46,9 @@ class DurableEngine(Engine):
         super().__init__(registry, **options)
         self._owns_journal = isinstance(journal, (str, os.PathLike))
         if isinstance(journal, (str, os.PathLike)):
-            from wan_engine.journal.sqlite_store import SqliteJournal
+            from wan_engine.journal import open_journal
 
-            journal = SqliteJournal(Path(journal))
+            journal = open_journal(Path(journal))
         self.journal: JournalStore = journal
         self.owner = new_owner()
         self.lease_s = lease_s

@@ -12,6 +12,7 @@ from wan_engine.errors import Problem
 from wan_engine.spec.body import PARAM, SPREAD, VAR, placed_parameters, spreads, template_variables
 from wan_engine.spec.model import ModelSpec, ProviderSpec
 from wan_engine.spec.params import violations, with_defaults
+from wan_engine.spec.ref_cycles import ref_cycle_problems
 
 KNOWN_VARIABLES = {"model"}
 # Keywords whose values are data, not subschemas: a "$ref" inside them is not a reference.
@@ -91,7 +92,7 @@ def provider_problems(provider: ProviderSpec) -> list[Problem]:
 
 
 def model_problems(spec: ModelSpec) -> list[Problem]:
-    problems = ref_problems(spec.parameters)
+    problems = ref_problems(spec.parameters) or ref_cycle_problems(spec.parameters)
     if problems:
         return problems  # the examples cannot be checked against a schema that does not resolve
     names = set(spec.parameters.get("properties", {}))

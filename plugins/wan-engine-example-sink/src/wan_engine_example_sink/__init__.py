@@ -15,7 +15,7 @@ from pathlib import Path
 
 import attrs
 
-from wan_engine.sinks.protocols import DeliverySummary, SinkContext
+from wan_engine import DeliverySummary, SinkContext
 
 __all__ = ["ManifestSink"]
 
