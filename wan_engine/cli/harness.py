@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from wan_engine.cassettes.contract import check_paths
+from wan_engine.cassettes.drift import diff_cassettes, format_report
 from wan_engine.cassettes.provenance import SOURCES, decide_source
 from wan_engine.cassettes.recording import Recording, cassette_path, record_against_sandbox, record_session
 from wan_engine.errors import ParameterValidationError, RecordingError, SourceError
@@ -208,6 +209,27 @@ def contract_check(ctx: click.Context, paths: tuple[str, ...], as_json: bool) ->
         click.echo(f"{report.cassettes} cassette(s), {report.interactions} interaction(s) checked: {verdict}")
     if not report.ok:
         ctx.exit(1)
+
+
+@contract_group.command("diff")
+@click.argument("old", type=click.Path(exists=True, dir_okay=False))
+@click.argument("new", type=click.Path(exists=True, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="The drift report as one JSON object.")
+@click.pass_context
+def contract_diff(ctx: click.Context, old: str, new: str, as_json: bool) -> None:
+    """What changed between two recordings OLD and NEW of one model: statuses, shapes, results, errors, timing.
+
+    Each difference is breaking, notable or informational, with the spec change that
+    follows where there is one. Exit 1 if anything is breaking, 3 if the worst is
+    notable, 4 if only informational, 0 when the provider answered alike.
+    """
+    report = diff_cassettes(old, new, _registry(ctx))
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        for line in format_report(report):
+            click.echo(line)
+    ctx.exit(report.exit_code)
 
 
 def add_to(group: click.Group) -> None:

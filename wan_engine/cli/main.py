@@ -183,7 +183,8 @@ def validate(obj: Context, model: str, params_file: str, show_body: bool) -> Non
 
 def main() -> None:
     try:
-        cli(standalone_mode=False)
+        # standalone_mode=False hands ctx.exit(code) back as the return value instead of exiting.
+        code = cli(standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.Abort:
@@ -195,6 +196,7 @@ def main() -> None:
     except WanEngineError as exc:
         stderr.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(2)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
