@@ -226,6 +226,56 @@ async def test_truncated_media(harness_for: Any) -> None:
         assert r.status == 206 and len(await r.read()) == size - received
 
 
+async def test_media_reset_at_a_byte_count(harness_for: Any) -> None:
+    h: Harness = await harness_for("media:reset_at:bytes=5000:times=1")
+    job_id, url = await h.finished_media_url()
+    size = h.sb.media_bytes_expected(job_id)
+    received = b""
+    with pytest.raises(aiohttp.ClientPayloadError):
+        async with h.http.get(url) as r:
+            assert int(r.headers["Content-Length"]) == size
+            async for chunk in r.content.iter_any():
+                received += chunk
+    assert len(received) == 5000
+    async with h.http.get(url) as r:
+        whole = await r.read()
+    assert len(whole) == size and whole[:5000] == received
+
+
+async def test_media_bandwidth_paces_the_bytes(harness_for: Any) -> None:
+    h: Harness = await harness_for("media:bandwidth:rate=200000")
+    job_id, url = await h.finished_media_url()
+    size = h.sb.media_bytes_expected(job_id)
+    started = time.perf_counter()
+    async with h.http.get(url) as r:
+        assert len(await r.read()) == size
+    # A lower bound only (the pace cannot be beaten); how much slower a busy machine is does not matter.
+    assert time.perf_counter() - started >= size / 200000 * 0.9
+
+
+async def test_a_hung_request_is_accepted_and_never_answered(harness_for: Any) -> None:
+    h: Harness = await harness_for("status:hang:times=1")
+    job_id = await h.job()
+    with pytest.raises(TimeoutError):
+        async with h.http.get(
+            h.endpoint, params={"generation_id": job_id}, headers=KEY, timeout=aiohttp.ClientTimeout(total=0.3)
+        ) as r:
+            await r.read()
+    async with h.status(job_id) as r:
+        assert r.status == 200, "the fault fired once; the next read is answered"
+
+
+async def test_slow_with_jitter_is_seeded(harness_for: Any) -> None:
+    from wan_engine.sandbox.faults import FaultInjector
+
+    plan = FaultPlan.parse(["status:slow:delay=0.3:jitter=0.2"])
+    first = [FaultInjector(plan, seed=7).draw("status", MODEL).delay_s for _ in range(1)]
+    draws = FaultInjector(plan, seed=7)
+    again = [draws.draw("status", MODEL).delay_s for _ in range(20)]
+    assert first[0] == again[0], "the same seed draws the same delays"
+    assert all(0.1 <= d <= 0.5 for d in again) and len(set(again)) > 1
+
+
 async def test_media_errors_and_resets(harness_for: Any) -> None:
     h: Harness = await harness_for("media:rate_limit:times=1", "media:reset_before:times=2")
     _, url = await h.finished_media_url()
@@ -283,6 +333,11 @@ def test_parse() -> None:
         "status:rate_limit:times=0",
         "status:rate_limit:probability=2",
         "status:slow:http_date=maybe",
+        "status:bandwidth:rate=10",
+        "media:bandwidth",
+        "status:reset_at:bytes=10",
+        "media:reset_at:bytes=-1",
+        "status:slow:delay=0.1:jitter=0.5",
     ],
 )
 def test_parse_rejects(text: str) -> None:

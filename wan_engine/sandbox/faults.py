@@ -37,6 +37,12 @@ class FaultKind(enum.StrEnum):
     """The media URL answers as if it had expired."""
     TRUNCATE = "truncate"
     """The media answer announces its full length, sends about half, then drops."""
+    HANG = "hang"
+    """The connection is accepted and never answered (a stuck load balancer): only the client's timeout ends it."""
+    RESET_AT = "reset_at"
+    """The media answer announces its full length, sends ``bytes`` bytes, then drops."""
+    BANDWIDTH = "bandwidth"
+    """The media answer is paced to ``rate`` bytes a second (a slow or congested link)."""
 
 
 _APPLIES_TO: dict[FaultKind, frozenset[RequestKind]] = {
@@ -45,6 +51,8 @@ _APPLIES_TO: dict[FaultKind, frozenset[RequestKind]] = {
     FaultKind.JOB_FAILS: frozenset({"submit"}),
     FaultKind.EXPIRED: frozenset({"media"}),
     FaultKind.TRUNCATE: frozenset({"media"}),
+    FaultKind.RESET_AT: frozenset({"media"}),
+    FaultKind.BANDWIDTH: frozenset({"media"}),
 }
 
 SERVER_ERROR_STATUSES = (500, 502, 503, 504)
@@ -62,8 +70,14 @@ def _check_rule(rule: FaultRule) -> None:
         raise ValueError(f"probability must be between 0 and 1 (got {rule.probability})")
     if rule.status not in SERVER_ERROR_STATUSES:
         raise ValueError(f"status must be one of {', '.join(map(str, SERVER_ERROR_STATUSES))} (got {rule.status})")
-    if rule.delay_s < 0 or rule.retry_after_s < 0:
-        raise ValueError("delay and retry_after must not be negative")
+    if rule.delay_s < 0 or rule.retry_after_s < 0 or rule.jitter_s < 0:
+        raise ValueError("delay, jitter and retry_after must not be negative")
+    if rule.jitter_s > rule.delay_s:
+        raise ValueError(f"jitter ({rule.jitter_s:g}) must not exceed the delay ({rule.delay_s:g})")
+    if rule.kind is FaultKind.BANDWIDTH and not rule.rate > 0:
+        raise ValueError("bandwidth needs rate=BYTES_PER_SECOND above 0")
+    if rule.reset_after_bytes < 0:
+        raise ValueError("bytes must not be negative")
 
 
 @attrs.frozen
@@ -84,6 +98,12 @@ class FaultRule:
     retry_after_date: bool = False
     status: int = 500
     delay_s: float = 1.0
+    jitter_s: float = 0.0
+    """``slow``: each delay is drawn uniformly from delay ± jitter (seeded)."""
+    rate: float = 0.0
+    """``bandwidth``: bytes a second."""
+    reset_after_bytes: int = 0
+    """``reset_at``: bytes sent before the connection drops."""
     message: str = "The sandbox was told to fail this job."
     code: str = "SandboxFault"
 
@@ -95,7 +115,9 @@ class FaultRule:
         """A rule from the command line's compact form: ``REQUEST:KIND[:key=value...]``.
 
         Keys: times, probability, model, retry_after, http_date, status, delay,
-        message, code; e.g. ``status:rate_limit:times=2:retry_after=1``.
+        jitter, rate, bytes, message, code; e.g. ``status:rate_limit:times=2:retry_after=1``,
+        ``status:slow:delay=0.3:jitter=0.2``, ``media:bandwidth:rate=262144``,
+        ``media:reset_at:bytes=65536``, ``status:hang:times=1``.
         """
         request, _, rest = text.strip().partition(":")
         kind, *options = rest.split(":")
@@ -128,6 +150,9 @@ _OPTIONS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "http_date": ("retry_after_date", _flag),
     "status": ("status", int),
     "delay": ("delay_s", float),
+    "jitter": ("jitter_s", float),
+    "rate": ("rate", float),
+    "bytes": ("reset_after_bytes", int),
     "message": ("message", str),
     "code": ("code", str),
 }
@@ -150,6 +175,8 @@ class Fired:
     job_failure: FaultRule | None = None
     outcome: FaultRule | None = None
     """The fault that replaces the normal answer, if any (the first to fire)."""
+    rate: float | None = None
+    """Bytes a second the media answer is paced to (the tightest ``bandwidth`` rule), if any."""
 
     def is_(self, kind: FaultKind) -> bool:
         return self.outcome is not None and self.outcome.kind is kind
@@ -173,10 +200,11 @@ class FaultInjector:
 
     def draw(self, request: RequestKind, model_id: str | None) -> Fired:
         delay, failure, outcome = 0.0, None, None
+        rate: float | None = None
         for index, rule in enumerate(self.plan.rules):
             if rule.request != request or (rule.model is not None and rule.model != model_id):
                 continue
-            if outcome is not None and rule.kind not in (FaultKind.SLOW, FaultKind.JOB_FAILS):
+            if outcome is not None and rule.kind not in (FaultKind.SLOW, FaultKind.JOB_FAILS, FaultKind.BANDWIDTH):
                 continue  # already answered: this rule keeps its turn for a later request
             if rule.times is not None and self._fired[index] >= rule.times:
                 continue
@@ -184,9 +212,12 @@ class FaultInjector:
                 continue
             self._fired[index] += 1
             if rule.kind is FaultKind.SLOW:
-                delay += rule.delay_s
+                jitter = self._rngs[index].uniform(-rule.jitter_s, rule.jitter_s) if rule.jitter_s else 0.0
+                delay += rule.delay_s + jitter
             elif rule.kind is FaultKind.JOB_FAILS:
                 failure = failure or rule
+            elif rule.kind is FaultKind.BANDWIDTH:
+                rate = rule.rate if rate is None else min(rate, rule.rate)
             elif outcome is None:
                 outcome = rule
-        return Fired(delay, failure, outcome)
+        return Fired(delay, failure, outcome, rate)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp import hdrs, web
 
 from wan_engine.sandbox.backend import MEDIA_PREFIX, Backend
@@ -11,6 +13,8 @@ from wan_engine.sandbox.responses import drop
 from wan_engine.states import JobState
 
 ROUTE = MEDIA_PREFIX + "/{token}.mp4"
+PACED_WRITE = 16 * 1024
+"""Bytes written at a time under a ``bandwidth`` fault, so the pace is smooth at small rates."""
 EXPIRED_STATUS = 403
 """What signed CDN URLs answer once expired (a 403 'Request has expired'), so clients learn to handle it."""
 
@@ -31,11 +35,28 @@ class MediaRoute:
         expires_at = backend.result_expires_at(job)
         if fired.is_(FaultKind.EXPIRED) or (expires_at is not None and backend.now() >= expires_at):
             return backend.error(request, provider, EXPIRED_STATUS, "Request has expired")
-        return await stream(request, backend.media.source_for(job.id), truncate=fired.is_(FaultKind.TRUNCATE))
+        cut: int | None = None
+        if fired.is_(FaultKind.RESET_AT) and fired.outcome is not None:
+            cut = fired.outcome.reset_after_bytes
+        return await stream(
+            request, backend.media.source_for(job.id), truncate=fired.is_(FaultKind.TRUNCATE), cut_at=cut,
+            rate=fired.rate,
+        )  # fmt: skip
 
 
-async def stream(request: web.Request, source: MediaSource, *, truncate: bool) -> web.StreamResponse:
-    """Send the file (or the asked range) a chunk at a time; with ``truncate``, stop halfway and hang up."""
+async def stream(
+    request: web.Request,
+    source: MediaSource,
+    *,
+    truncate: bool,
+    cut_at: int | None = None,
+    rate: float | None = None,
+) -> web.StreamResponse:
+    """Send the file (or the asked range) a chunk at a time.
+
+    ``truncate`` stops halfway and hangs up; ``cut_at`` hangs up after that many
+    bytes of this answer; ``rate`` paces the bytes to that many a second.
+    """
     size = source.size
     try:
         byte_range = requested_range(request.headers.get(hdrs.RANGE), size)
@@ -52,12 +73,25 @@ async def stream(request: web.Request, source: MediaSource, *, truncate: bool) -
     if request.method == hdrs.METH_HEAD:
         return response
     end = start + (stop - start) // 2 if truncate else stop
+    if cut_at is not None:
+        end = min(end, start + cut_at)
+    loop = asyncio.get_running_loop()
+    began, sent = loop.time(), 0
     try:
         for chunk in source.chunks(start, end):
-            await response.write(chunk)
+            if rate:
+                for offset in range(0, len(chunk), PACED_WRITE):
+                    piece = chunk[offset : offset + PACED_WRITE]
+                    sent += len(piece)
+                    ahead = began + sent / rate - loop.time()  # a piece leaves no earlier than the pace allows
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
+                    await response.write(piece)
+            else:
+                await response.write(chunk)
     except ConnectionResetError:
         return response  # the client went away; nothing left to send it
-    if truncate:
+    if truncate or end < stop:
         drop(request)
         return response
     await response.write_eof()
