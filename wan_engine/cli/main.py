@@ -50,6 +50,7 @@ LAZY_COMMANDS = {
     "spec": ("wan_engine.cli.spec:spec_group", "Write and check spec files."),
     "record": ("wan_engine.cli.harness:record_command", "Record a cassette (needs the cassettes extra)."),
     "contract": ("wan_engine.cli.harness:contract_group", "Check cassettes against the specs (cassettes extra)."),
+    "proxy": ("wan_engine.cli.proxy:proxy_command", "Record and check an app's API traffic (cassettes extra)."),
 }
 """Imported when run (cli/lazy.py): start-up stays fast, and a plain install works without the extras."""
 
