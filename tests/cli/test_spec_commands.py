@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from wan_engine.cli.spec import lint_files, spec_group
+from wan_engine.cli.spec import spec_group
 from wan_engine.spec.files import bundled_specs_dir
+from wan_engine.spec.lint import lint_files
 from wan_engine.spec.registry import SpecRegistry
 
 
