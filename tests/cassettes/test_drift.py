@@ -51,7 +51,7 @@ def drifted(tmp_path: Path, name: str, change: Callable[[dict[str, Any]], None])
 
 def rename_status(answer: dict[str, Any]) -> None:
     if answer.get("status") == "generating":
-        answer["status"] = "processing"
+        answer["status"] = "rendering"
 
 
 def move_result(answer: dict[str, Any]) -> None:
@@ -85,8 +85,8 @@ def test_the_same_recording_shows_no_drift(registry: SpecRegistry) -> None:
 def test_a_renamed_status_is_breaking_with_the_mapping_to_add(registry: SpecRegistry, tmp_path: Path) -> None:
     report = diff_cassettes(OLD, drifted(tmp_path, "renamed", rename_status), registry)
     [finding] = [f for f in report.findings if f.kind == "statuses" and f.tier is Tier.BREAKING]
-    assert "'processing'" in finding.message and "'generating'" in finding.message
-    assert finding.suggestion == 'add "processing": "running" to the provider\'s "statuses"'
+    assert "'rendering'" in finding.message and "'generating'" in finding.message
+    assert finding.suggestion == 'add "rendering": "running" to the provider\'s "statuses"'
     assert report.exit_code == 1
 
 

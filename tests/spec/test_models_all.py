@@ -26,7 +26,8 @@ from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
 
 DUMMY_KEY = "dummy-key-for-the-sandbox"
-MODELS = SpecRegistry.discover().models()
+REGISTRY = SpecRegistry.discover()  # one registry for the module: discovering ~150 specs per test costs seconds
+MODELS = REGISTRY.models()
 each_model = pytest.mark.parametrize("spec", MODELS, ids=[m.id for m in MODELS])
 
 
@@ -40,7 +41,7 @@ def first_valid_example(spec: ModelSpec) -> dict[str, object]:
 async def engine_on_sandbox(spec: ModelSpec, duration_s: float = 120.0) -> AsyncIterator[tuple[Engine, Sandbox]]:
     """An engine and a sandbox sharing virtual time; only the model's own provider key is set."""
     clock = VirtualClock()
-    registry = SpecRegistry.discover()
+    registry = REGISTRY
     config = SandboxConfig(duration_s=duration_s, clock=clock.now, wall_clock=lambda: clock.wall().timestamp())
     env = {spec.provider.auth.env: DUMMY_KEY} if spec.provider.auth.env else {}
     async with Sandbox(registry, config) as sandbox:

@@ -223,21 +223,30 @@ def violation_paths(spec: ModelSpec, params: dict[str, Any]) -> list[str]:
     return [v.path for v in caught.value.violations]
 
 
-def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "spec_and_mutation" in metafunc.fixturenames:
-        from conftest import all_model_specs
+# -- which specs a property sees ------------------------------------------------------------------
+#
+# The properties draw the spec inside the test (st.sampled_from) instead of being parametrised
+# per spec: with ~150 specs a per-spec hypothesis run cost minutes, and the cost must not grow
+# with the number of spec files. Each property gets a fixed budget of examples (scaled by the
+# profile: fast locally, ci in CI, dev for a deep run), spent across all specs; every spec is
+# still checked on its own by the cheap deterministic tests (test_every_spec_has_mutations_to_check
+# here, tests/spec/test_models_all.py for its examples and a sandbox run).
 
-        cases = [(spec, m) for spec in all_model_specs() for m in mutations(spec)]
-        metafunc.parametrize("spec_and_mutation", cases, ids=[f"{s.id}-{m.id}" for s, m in cases])
+from conftest import all_model_specs  # noqa: E402 - the same list the parametrised tests use
+
+SPECS = all_model_specs()
+specs = st.sampled_from(SPECS)
+CASES = [(spec, m) for spec in SPECS for m in mutations(spec)]
+budget = settings(max_examples=max(10, settings.default.max_examples * 3))
 
 
 # -- the properties ------------------------------------------------------------------------------
 
 
+@budget
 @given(data=st.data())
-def test_generated_valid_params_are_accepted_and_round_trip_through_the_body(
-    model_spec: ModelSpec, data: st.DataObject
-) -> None:
+def test_generated_valid_params_are_accepted_and_round_trip_through_the_body(data: st.DataObject) -> None:
+    model_spec = data.draw(specs, label="spec")
     params = data.draw(valid_params(model_spec), label="params")
     prepared = prepare(model_spec, params)
     assert model_spec.validator.is_valid(prepared)
@@ -254,33 +263,36 @@ def test_every_spec_has_mutations_to_check(model_spec: ModelSpec) -> None:
     assert kinds, f"{model_spec.id}: no constraint to break; is its parameter schema empty?"
 
 
-@settings(max_examples=max(3, settings.default.max_examples // 5))
+@budget
 @given(data=st.data())
-def test_each_mutation_is_rejected_naming_the_broken_field(
-    spec_and_mutation: tuple[ModelSpec, Mutation], data: st.DataObject
-) -> None:
-    spec, mutation = spec_and_mutation
+def test_each_mutation_is_rejected_naming_the_broken_field(data: st.DataObject) -> None:
+    spec, mutation = data.draw(st.sampled_from(CASES), label="spec and mutation")
     base = data.draw(st.one_of(st.just(minimal_valid_params(spec)), valid_params(spec)), label="valid params")
     broken, path = apply(base, mutation, data)
     assert not spec.validator.is_valid(broken)
     assert path in violation_paths(spec, broken)
 
 
+@budget
 @given(data=st.data())
-def test_mutations_anywhere_are_rejected_naming_the_broken_field(model_spec: ModelSpec, data: st.DataObject) -> None:
+def test_mutations_anywhere_are_rejected_naming_the_broken_field(data: st.DataObject) -> None:
+    model_spec = data.draw(specs, label="spec")
     base = data.draw(valid_params(model_spec), label="valid params")
     mutation = data.draw(st.sampled_from(mutations(model_spec)), label="mutation")
     broken, path = apply(base, mutation, data)
     assert path in violation_paths(model_spec, broken)
 
 
+BREAKABLE = [spec for spec in SPECS if len({m.name for m in mutations(spec)}) >= 2]
+
+
+@budget
 @given(data=st.data())
-def test_all_violations_are_reported_at_once(model_spec: ModelSpec, data: st.DataObject) -> None:
+def test_all_violations_are_reported_at_once(data: st.DataObject) -> None:
+    model_spec = data.draw(st.sampled_from(BREAKABLE), label="spec")
     by_field: dict[str, list[Mutation]] = {}
     for m in mutations(model_spec):
         by_field.setdefault(m.name, []).append(m)
-    if len(by_field) < 2:
-        pytest.skip("fewer than two fields can be broken")
     fields = data.draw(
         st.lists(st.sampled_from(sorted(by_field)), min_size=2, max_size=min(5, len(by_field)), unique=True),
         label="fields",

@@ -67,8 +67,13 @@ def test_five_references_in_all_are_accepted(wan_spec: ModelSpec, images: int, v
     assert build_body(wan_spec, filled)["model"] == "alibaba/wan-2-7-r2v"
 
 
-def test_duration_as_a_string_is_rejected_saying_integer(wan_spec: ModelSpec) -> None:
-    error = rejected(wan_spec, {"prompt": "x", "duration": "5"})
+def test_duration_as_a_string_is_accepted_and_sent_as_a_number(wan_spec: ModelSpec) -> None:
+    """The docs' own samples send "duration": "5"; the provider spec says numeric_strings: normalise."""
+    assert prepare(wan_spec, {"prompt": "x", "duration": "5"})["duration"] == 5
+
+
+def test_a_non_numeric_duration_string_is_still_rejected_saying_integer(wan_spec: ModelSpec) -> None:
+    error = rejected(wan_spec, {"prompt": "x", "duration": "five"})
     messages = [v.message for v in error.violations if v.path == "$.duration"]
     assert messages and any("integer" in m for m in messages), error.violations
 

@@ -222,14 +222,14 @@ def _pointer(path: str) -> str:
 
 def _compare_statuses(old: _Session, new: _Session, spec: ModelSpec | None) -> list[Finding]:
     findings: list[Finding] = []
-    mapped = spec.provider.statuses if spec else {}
     gone = [s for s in old.statuses if s not in new.statuses]
     for word in (s for s in new.statuses if s not in old.statuses):
-        if spec is not None and word in mapped:
+        if spec is not None and spec.provider.mapped_status(word) is not None:
             findings.append(Finding(Tier.NOTABLE, "statuses", "status", f"new status {word!r} (the spec maps it)"))
             continue
-        guess = next((g for g in gone if g in mapped), None)
-        state = mapped[guess].value if guess is not None else "running"
+        guess = next((g for g in gone if spec is not None and spec.provider.mapped_status(g) is not None), None)
+        was = spec.provider.mapped_status(guess) if spec is not None and guess is not None else None
+        state = was.value if was is not None else "running"
         renamed = f" (in place of {guess!r}?)" if guess else ""
         findings.append(
             Finding(

@@ -1,10 +1,8 @@
 """``wan-engine spec lint`` and ``wan-engine spec new``: writing spec files without guessing.
 
-``lint`` checks files a user is writing the way the registry will load them (the
-meta-schema, then what a schema cannot say: the model's provider exists, found among
-the linted files or the discovered specs; its examples pass or fail as they claim; its
-body template places real parameters and sends every one), and names a JSON path in
-every message. ``new`` writes a skeleton that passes ``lint``, to be filled in.
+The checks live in :mod:`wan_engine.spec.lint` (library logic); this module only
+parses options and prints: ``lint`` prints FILE: JSON-PATH: message for every
+problem, ``new`` writes the library's skeleton and lints it.
 
 Wire into the main CLI with ``cli.add_command(spec_group)``.
 """
@@ -12,87 +10,14 @@ Wire into the main CLI with ``cli.add_command(spec_group)``.
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
-import attrs
 import click
 
-from wan_engine.errors import Problem, SpecError
-from wan_engine.spec.body import placed_parameters
-from wan_engine.spec.checks import model_problems, provider_problems
-from wan_engine.spec.files import meta_validator, read_document, structure
-from wan_engine.spec.model import ModelDocument, ModelSpec, ProviderSpec
-from wan_engine.spec.registry import default_folders, spec_files
-
-
-@attrs.frozen
-class LintReport:
-    """Problems by file, in the order the files were given (an empty list: the file is fine)."""
-
-    problems: dict[str, list[Problem]]
-
-    @property
-    def ok(self) -> bool:
-        return not any(self.problems.values())
-
-    @property
-    def count(self) -> int:
-        return sum(len(found) for found in self.problems.values())
-
-
-def _others(linted: set[Path], extra_folders: Iterable[str | os.PathLike[str]]) -> list[ProviderSpec | ModelDocument]:
-    """Every loadable spec in the discovered folders except the linted files; broken ones are skipped."""
-    found: list[ProviderSpec | ModelDocument] = []
-    for folder in default_folders(extra_folders):
-        if not folder.is_dir():
-            continue
-        for path in spec_files(folder):
-            if path.resolve() in linted:
-                continue
-            try:
-                found.append(structure(path, read_document(path)))
-            except SpecError:
-                continue  # someone else's broken file is not this lint's business
-    return found
-
-
-def lint_files(paths: Sequence[Path], extra_folders: Iterable[str | os.PathLike[str]] = ()) -> LintReport:
-    """Check spec files as the registry would, against the discovered specs for references."""
-    report: dict[str, list[Problem]] = {str(p): [] for p in paths}
-    loaded: list[tuple[Path, ProviderSpec | ModelDocument]] = []
-    for path in paths:
-        try:
-            loaded.append((path, structure(path, read_document(path))))
-        except SpecError as exc:
-            report[str(path)].extend(exc.problems)
-    linted = {p.resolve() for p in paths}
-    others = _others(linted, extra_folders)
-    providers = {o.id: o for o in others if isinstance(o, ProviderSpec)}
-    taken = {(o.kind, o.id): o.source_file for o in others}
-    mine: dict[tuple[str, str], str] = {}
-    for path, item in loaded:
-        key = (item.kind, item.id)
-        first = taken.get(key) or mine.get(key)
-        if first is not None:
-            report[str(path)].append(Problem("$.id", f"{item.kind} {item.id!r} is already defined by {first}"))
-        mine.setdefault(key, str(path))
-        if isinstance(item, ProviderSpec):
-            providers[item.id] = item  # the file being written wins over an installed one
-            report[str(path)].extend(provider_problems(item))
-    for path, item in loaded:
-        if not isinstance(item, ModelDocument):
-            continue
-        provider = providers.get(item.provider)
-        if provider is None:
-            known = ", ".join(sorted(providers)) or "none"
-            report[str(path)].append(Problem("$.provider", f"no provider {item.provider!r}; known: {known}"))
-            continue
-        report[str(path)].extend(model_problems(ModelSpec(item, provider)))
-    return LintReport({name: sorted(set(found), key=lambda p: p.path) for name, found in report.items()})
+from wan_engine.spec.lint import discovered_specs, identifier_pattern, lint_files, skeleton
+from wan_engine.spec.model import ProviderSpec
+from wan_engine.spec.openapi_import import Source, draft_specs, drafts_from_tree
 
 
 def _root_spec_dirs(ctx: click.Context) -> tuple[str, ...]:
@@ -130,59 +55,6 @@ def lint_command(ctx: click.Context, files: tuple[Path, ...], spec_dirs: tuple[s
         ctx.exit(1)
 
 
-def _identifier_pattern() -> str:
-    schema = meta_validator().schema
-    assert isinstance(schema, dict)
-    pattern: str = schema["$defs"]["identifier"]["pattern"]
-    return pattern
-
-
-def _title(model_id: str) -> str:
-    words = re.split(r"[-_/]+", model_id.rsplit("/", 1)[-1])
-    return " ".join(w.upper() if len(w) <= 3 and any(c.isdigit() for c in w) else w.capitalize() for w in words if w)
-
-
-def skeleton(model_id: str, provider: ProviderSpec) -> dict[str, Any]:
-    """A model spec with one parameter, two examples and every TODO a writer must fill in."""
-    properties: dict[str, Any] = {
-        "prompt": {
-            "type": "string",
-            "minLength": 1,
-            "description": "What to generate. Source: TODO (the provider's page for this model; give its maximum).",
-        }
-    }
-    for name in sorted(placed_parameters(provider.submit.body) - {"prompt"}):
-        properties[name] = {
-            "type": "string",
-            "description": f"TODO: {provider.id}'s body template places {name!r}; give its real type. Source: TODO.",
-        }
-    return {
-        "format_version": 1,
-        "kind": "model",
-        "id": model_id,
-        "title": _title(model_id),
-        "description": "TODO: what the model does. Source: TODO (the provider's documentation page).",
-        "docs": [],
-        "provider": provider.id,
-        "provider_model": model_id,
-        "spec_version": "0.1.0",
-        "parameters": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["prompt"],
-            "properties": properties,
-        },
-        "polling": {
-            "typical_duration_s": 300,
-            "source": "TODO: an estimate until measured or documented; say which.",
-        },
-        "examples": [
-            {"name": "minimal", "params": {"prompt": "A paper boat drifts down a rain-soaked street."}},
-            {"name": "missing-prompt", "valid": False, "description": "prompt is required.", "params": {}},
-        ],
-    }
-
-
 @spec_group.command("new")
 @click.argument("model_id")
 @click.option(
@@ -197,13 +69,13 @@ def skeleton(model_id: str, provider: ProviderSpec) -> dict[str, Any]:
 @click.pass_context
 def new_command(ctx: click.Context, model_id: str, provider_id: str, out_dir: Path, force: bool) -> None:
     """Write a skeleton model spec that passes lint, full of TODOs to replace with the provider's facts."""
-    if not re.fullmatch(_identifier_pattern(), model_id) or len(model_id) > 128:
+    if not re.fullmatch(identifier_pattern(), model_id) or len(model_id) > 128:
         raise click.BadParameter(
             "lower-case letters, digits, '.', '_' and '-', in slash-separated parts (e.g. acme/video-1)",
             param_hint="MODEL_ID",
         )
     extra = _root_spec_dirs(ctx)
-    providers = {o.id: o for o in _others(set(), extra) if isinstance(o, ProviderSpec)}
+    providers = {o.id: o for o in discovered_specs(set(), extra) if isinstance(o, ProviderSpec)}
     provider = providers.get(provider_id)
     if provider is None:
         known = ", ".join(sorted(providers)) or "none"
@@ -218,3 +90,60 @@ def new_command(ctx: click.Context, model_id: str, provider_id: str, out_dir: Pa
     for problem in report.problems[str(target)]:  # never expected: the skeleton is meant to pass
         click.echo(f"{target}: {problem.path}: {problem.message}", err=True)
     click.echo(f"next: fill in the TODOs, then run: wan-engine spec lint {target}")
+
+
+@spec_group.command("import")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--folder", default="docs/api-references/video-models", show_default=True,
+    help="With a docs repository as SOURCE: the folder of per-model OpenAPI files and pages under it.",
+)
+@click.option("--repository", default=None, help="The docs repository's name (e.g. aimlapi/api-docs), recorded.")
+@click.option("--commit", default=None, help="The docs commit the files come from, recorded in each spec.")
+@click.option("--provider", "provider_id", default="aimlapi", show_default=True, help="The provider spec's id.")
+@click.option(
+    "--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True,
+    help="Folder to write into; each file is OUT/MODEL_ID.json.",
+)
+@click.option("--force", is_flag=True, help="Overwrite existing files (reviewed specs included: check the diff).")
+@click.pass_context
+def import_command(
+    ctx: click.Context, source: Path, folder: str, repository: str | None, commit: str | None,
+    provider_id: str, out_dir: Path, force: bool,
+) -> None:
+    """Draft model specs from a provider's OpenAPI file (or every one under a docs repository).
+
+    Each draft records the file and commit it came from and is marked review.status
+    "drafted", with notes on what a person must still check. Existing files are kept
+    unless --force. Every written file is linted.
+    """
+    if source.is_dir():
+        drafts, skipped = drafts_from_tree(source, folder, repository=repository, commit=commit)
+        for line in skipped:
+            click.echo(f"note: {line}", err=True)
+    else:
+        try:
+            openapi = json.loads(source.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise click.ClickException(f"{source}: not a JSON OpenAPI document ({exc})") from None
+        drafts = draft_specs(openapi, Source(source.as_posix(), repository, commit), provider=provider_id)
+    if not drafts:
+        raise click.ClickException(f"{source}: no POST request schema naming a model was found")
+    written: list[Path] = []
+    for draft in drafts:
+        draft.document["provider"] = provider_id
+        target = out_dir / f"{draft.model_id}.json"
+        if target.exists() and not force:
+            click.echo(f"kept {target} (exists; --force to overwrite)")
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(draft.document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        written.append(target)
+        click.echo(f"wrote {target} ({len(draft.notes)} note(s) to review)")
+    if written:
+        report = lint_files(written, _root_spec_dirs(ctx))
+        for name, found in report.problems.items():
+            for problem in found:
+                click.echo(f"{name}: {problem.path}: {problem.message}", err=True)
+        if not report.ok:
+            ctx.exit(1)

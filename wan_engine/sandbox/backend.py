@@ -12,7 +12,14 @@ from wan_engine.sandbox.config import SandboxConfig
 from wan_engine.sandbox.faults import FaultInjector, FaultKind, FaultRule, Fired, RequestKind
 from wan_engine.sandbox.jobs import JobBook, SandboxJob
 from wan_engine.sandbox.media import MediaLibrary
-from wan_engine.sandbox.responses import drop, error_document, fault_status, retry_after, status_document
+from wan_engine.sandbox.responses import (
+    drop,
+    error_document,
+    fault_status,
+    retry_after,
+    status_document,
+    submit_document,
+)
 from wan_engine.spec.model import ModelSpec, ProviderSpec
 
 MEDIA_PREFIX = "/_media"
@@ -47,6 +54,10 @@ class Backend:
     def status_document(self, request: web.Request, job: SandboxJob) -> object:
         media_size = self.media.source_for(job.id).size
         return status_document(job, job.state_at(self.now()), self.media_url(request, job), media_size)
+
+    def submit_document(self, request: web.Request, job: SandboxJob) -> object:
+        media_size = self.media.source_for(job.id).size
+        return submit_document(job, job.state_at(self.now()), self.media_url(request, job), media_size)
 
     def error(
         self, request: web.Request, provider: ProviderSpec, status: int, message: str, **headers: str

@@ -16,7 +16,7 @@ from wan_engine.errors import ParameterValidationError
 from wan_engine.sandbox.backend import Backend
 from wan_engine.sandbox.faults import FaultKind, Fired, RequestKind
 from wan_engine.sandbox.jobs import SandboxJob
-from wan_engine.sandbox.responses import cancel_document, drop, truncated_json, unknown_task_document
+from wan_engine.sandbox.responses import cancel_document, cost_headers, drop, truncated_json, unknown_task_document
 from wan_engine.spec import pointer as json_pointer
 from wan_engine.spec.body import extract_parameters, variable_pointers
 from wan_engine.spec.model import Endpoint, ModelSpec, ProviderSpec
@@ -57,13 +57,15 @@ class ProviderApi:
     def _error(self, request: web.Request, status: int, message: str) -> web.Response:
         return self.backend.error(request, self.provider, status, message)
 
-    def _answer(self, request: web.Request, document: Any, fired: Fired) -> web.StreamResponse:
+    def _answer(
+        self, request: web.Request, document: Any, fired: Fired, headers: dict[str, str] | None = None
+    ) -> web.StreamResponse:
         """The normal answer, unless a fault that strikes after the work is done says otherwise."""
         if fired.is_(FaultKind.RESET_AFTER):
             return drop(request)
         if fired.is_(FaultKind.MALFORMED_JSON):
             return truncated_json(document)
-        return web.json_response(document, headers=self.backend.echo_headers(request, self.provider, {}))
+        return web.json_response(document, headers=self.backend.echo_headers(request, self.provider, headers or {}))
 
     def _auth_problem(self, request: web.Request) -> str | None:
         auth = self.provider.auth
@@ -147,7 +149,7 @@ class ProviderApi:
             details = "; ".join(str(v) for v in exc.violations)
             return self._error(request, 400, f"Body validation error! {details}")
         job = backend.book.create(spec, params, backend.duration_for(spec), fired.job_failure)
-        return self._answer(request, backend.status_document(request, job), fired)
+        return self._answer(request, backend.submit_document(request, job), fired, cost_headers(job, "submit"))
 
     async def _job_request(
         self, request: web.Request, kind: RequestKind, endpoint: Endpoint
@@ -168,7 +170,9 @@ class ProviderApi:
             if self.provider.unknown_task_status is not None and job_id:
                 return self._answer(request, unknown_task_document(self.provider, job_id), fired)
             return self._error(request, 404, "Generation not found")
-        return self._answer(request, self.backend.status_document(request, job), fired)
+        state = job.state_at(self.backend.now())
+        headers = cost_headers(job, "status") if state.terminal else {}
+        return self._answer(request, self.backend.status_document(request, job), fired, headers)
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         assert self.provider.cancel is not None  # the route exists only when the spec has the endpoint

@@ -13,7 +13,7 @@ import datetime
 import email.utils
 import http
 import json
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -37,6 +37,22 @@ def first_pointer(pointers: Pointers) -> str | None:
     if pointers is None:
         return None
     return pointers if isinstance(pointers, str) else pointers[0]
+
+
+_ABSENT = object()
+
+
+def id_slot(provider: ProviderSpec, template: Any) -> str:
+    """Where an answer built from ``template`` carries the job id: the first id pointer the template has a slot for.
+
+    MiniMax's submit template has ``generation_id`` and its status template ``id``:
+    one list of alternatives serves both answers, with no per-answer pointer.
+    """
+    pointers = [provider.id_pointer] if isinstance(provider.id_pointer, str) else list(provider.id_pointer or [])
+    for pointer in pointers:
+        if json_pointer.resolve(template, pointer, _ABSENT) is not _ABSENT:
+            return pointer
+    return provider.first_id_pointer
 
 
 def error_code(status: int) -> str:
@@ -81,35 +97,84 @@ def error_document(provider: ProviderSpec, status: int, message: str, *, path: s
 
 def _metadata_value(name: str, job: SandboxJob, media_size: int) -> Any:
     """Invented values for the metadata names the engine knows; None for any other name."""
+    return {"content_type": CONTENT_TYPE, "file_size": media_size, **job_cost(job)}.get(name)
+
+
+def job_cost(job: SandboxJob) -> dict[str, float | int]:
+    """What the sandbox bills a job: the docs' example rate, by its simulated duration."""
     credits = round(job.duration_s * _CREDITS_PER_SECOND)
-    return {
-        "content_type": CONTENT_TYPE,
-        "file_size": media_size,
-        "credits_used": credits,
-        "usd_spent": round(credits * _USD_PER_CREDIT, 6),
-    }.get(name)
+    return {"credits_used": credits, "usd_spent": round(credits * _USD_PER_CREDIT, 6)}
+
+
+def _costs_on(provider: ProviderSpec, answer: Literal["submit", "status"]) -> bool:
+    return provider.cost is not None and answer in provider.cost.answers
+
+
+def cost_headers(job: SandboxJob, answer: Literal["submit", "status"]) -> dict[str, str]:
+    """The cost headers the spec says this answer carries (e.g. x-aimlapi-credits-used)."""
+    provider = job.model.provider
+    if provider.cost is None or not _costs_on(provider, answer):
+        return {}
+    values = job_cost(job)
+    return {header: str(values[name]) for name, header in provider.cost.headers.items() if name in values}
+
+
+def _write_cost(document: dict[str, Any], job: SandboxJob) -> None:
+    provider = job.model.provider
+    assert provider.cost is not None
+    values = job_cost(job)
+    for name, pointers in provider.cost.body.items():
+        location = first_pointer(pointers)
+        if location and name in values:
+            json_pointer.assign(document, location, values[name])
 
 
 def status_document(job: SandboxJob, state: JobState, media_url: str, media_size: int) -> Any:
+    """A status answer, in the shape the spec declares (its template, pointers and cost block)."""
     provider = job.model.provider
     template = copy.deepcopy(provider.status_template)
     document: dict[str, Any] = template if isinstance(template, dict) else {}
-    json_pointer.assign(document, provider.id_pointer, job.id)
+    json_pointer.assign(document, id_slot(provider, document), job.id)
     json_pointer.assign(document, provider.status_pointer, provider.canonical_status(state))
     result = provider.result
+    cost_elsewhere = set(provider.cost.body) if provider.cost and not _costs_on(provider, "status") else set()
     if state is JobState.SUCCEEDED:
         url_pointer = first_pointer(result.video_url)
         if url_pointer:
             json_pointer.assign(document, url_pointer, media_url)
         for name, pointer in result.metadata.items():
             value = _metadata_value(name, job, media_size)
-            if value is not None:
-                json_pointer.assign(document, pointer, value)
+            if value is not None and name not in cost_elsewhere:
+                _assign_if_room(document, pointer, value)
     if state is JobState.FAILED and job.failure is not None:
         for pointers, text in ((result.error_message, job.failure.message), (result.error_code, job.failure.code)):
             location = first_pointer(pointers)
             if location:
                 json_pointer.assign(document, location, text)
+    if _costs_on(provider, "status") and state.terminal:
+        _write_cost(document, job)
+    return document
+
+
+def _assign_if_room(document: dict[str, Any], pointer: str, value: Any) -> None:
+    """Write metadata where the answer's shape has room: a list of URLs has none for /video/file_size."""
+    try:
+        json_pointer.assign(document, pointer, value)
+    except (ValueError, TypeError, IndexError):
+        return
+
+
+def submit_document(job: SandboxJob, state: JobState, media_url: str, media_size: int) -> Any:
+    """The answer to a submit: the submit template when the spec has one (MiniMax's generation_id), with cost."""
+    provider = job.model.provider
+    if provider.submit_template is None:
+        document = status_document(job, state, media_url, media_size)
+    else:
+        document = copy.deepcopy(provider.submit_template)
+        json_pointer.assign(document, id_slot(provider, document), job.id)
+        json_pointer.assign(document, provider.status_pointer, provider.canonical_status(state))
+    if _costs_on(provider, "submit") and isinstance(document, dict):
+        _write_cost(document, job)
     return document
 
 
@@ -117,7 +182,7 @@ def unknown_task_document(provider: ProviderSpec, job_id: str) -> Any:
     """What a provider that answers unknown ids with a status (not a 404) says about one."""
     template = copy.deepcopy(provider.status_template)
     document: dict[str, Any] = template if isinstance(template, dict) else {}
-    json_pointer.assign(document, provider.id_pointer, job_id)
+    json_pointer.assign(document, id_slot(provider, document), job_id)
     json_pointer.assign(document, provider.status_pointer, provider.unknown_task_status)
     return document
 

@@ -12,9 +12,11 @@ from typing import Any, Literal
 import attrs
 import jsonschema
 
+from wan_engine.errors import ProtocolError
 from wan_engine.states import JobState
 
 Pointers = str | list[str] | None
+UnknownStatusRule = Literal["running", "failed", "protocol_error"]
 
 
 @attrs.frozen
@@ -70,6 +72,19 @@ class ErrorFormat:
 
 
 @attrs.frozen
+class CostLocations:
+    """Where a provider says what a job cost: body pointers (on the answers named) and response headers.
+
+    Read by :func:`wan_engine.spec.cost.read_cost`; the money issue decides what is done with it.
+    """
+
+    body: dict[str, Pointers] = attrs.field(factory=dict)
+    headers: dict[str, str] = attrs.field(factory=dict)
+    answers: list[Literal["submit", "status"]] = attrs.field(factory=lambda: ["submit", "status"])
+    source: str | None = None
+
+
+@attrs.frozen
 class ResponseSchemas:
     submit: Any = None
     status: Any = None
@@ -91,7 +106,7 @@ class ProviderSpec:
     auth: Auth
     submit: Endpoint
     status: Endpoint
-    id_pointer: str
+    id_pointer: Pointers
     status_pointer: str
     statuses: dict[str, JobState]
     result: ResultLocations
@@ -102,7 +117,15 @@ class ProviderSpec:
     docs: list[str] = attrs.field(factory=list)
     cancel: Endpoint | None = None
     request_id_header: str | None = None
-    unknown_status: JobState = JobState.RUNNING
+    unknown_status: UnknownStatusRule = "running"
+    """What an unmapped status means: keep polling, give up (failed), or stop with a ProtocolError."""
+    unknown_status_reason: str | None = None
+    status_match: Literal["exact", "case_insensitive"] = "exact"
+    numeric_strings: Literal["refuse", "normalise"] = "refuse"
+    """normalise: a string holding a number where the schema wants a number is accepted and sent as a number."""
+    cost: CostLocations | None = None
+    submit_template: Any = None
+    """The skeleton of a submit answer, for the sandbox, when it differs from the status template."""
     responses: ResponseSchemas = attrs.field(factory=ResponseSchemas)
     status_template: Any = None
     polling: PollingHints = attrs.field(factory=PollingHints)
@@ -120,10 +143,33 @@ class ProviderSpec:
             return False
         return not self.cancellable_states or state in self.cancellable_states
 
+    @property
+    def first_id_pointer(self) -> str:
+        """Where the sandbox writes a job id; the engine tries every alternative when reading one."""
+        return self.id_pointer if isinstance(self.id_pointer, str) else (self.id_pointer or ["/id"])[0]
+
+    def mapped_status(self, provider_status: object) -> JobState | None:
+        """The engine state a provider word maps to, honouring ``status_match``; None when unmapped."""
+        if not isinstance(provider_status, str):
+            return None
+        found = self.statuses.get(provider_status)
+        if found is None and self.status_match == "case_insensitive":
+            folded = _folded(self.statuses)
+            found = folded.get(provider_status.casefold())
+        return found
+
     def engine_state(self, provider_status: object) -> JobState:
-        if isinstance(provider_status, str) and provider_status in self.statuses:
-            return self.statuses[provider_status]
-        return self.unknown_status
+        """The engine state for a provider status; an unmapped one follows the spec's ``unknown_status`` rule."""
+        found = self.mapped_status(provider_status)
+        if found is not None:
+            return found
+        if self.unknown_status == "protocol_error":
+            raise ProtocolError(
+                f"{self.title} answered with status {provider_status!r}, which its spec does not map "
+                f"(known: {', '.join(self.statuses)}); the job may still run: resume it by id once the spec maps it",
+                provider_message=str(provider_status),
+            )
+        return JobState(self.unknown_status)
 
     def canonical_status(self, state: JobState) -> str:
         """The provider's own word for an engine state: the first one the spec lists."""
@@ -133,6 +179,14 @@ class ProviderSpec:
         return state.value
 
 
+def _folded(statuses: dict[str, JobState]) -> dict[str, JobState]:
+    """The status map with case-folded keys (the first spelling listed wins)."""
+    folded: dict[str, JobState] = {}
+    for word, state in statuses.items():
+        folded.setdefault(word.casefold(), state)
+    return folded
+
+
 @attrs.frozen
 class ResponseOverrides:
     """Where one model's status responses differ from its provider's."""
@@ -140,10 +194,12 @@ class ResponseOverrides:
     description: str | None = None
     statuses: dict[str, JobState] = attrs.field(factory=dict)
     result: dict[str, Any] = attrs.field(factory=dict)
+    id_pointer: Pointers = None
+    submit_template: Any = None
 
     @property
     def empty(self) -> bool:
-        return not self.statuses and not self.result
+        return not self.statuses and not self.result and self.id_pointer is None and self.submit_template is None
 
     def applied_to(self, provider: ProviderSpec) -> ProviderSpec:
         """The provider as this model sees it: the model's statuses and result locations win."""
@@ -154,13 +210,39 @@ class ResponseOverrides:
         result = attrs.evolve(
             result, **located, metadata={**result.metadata, **self.result.get("metadata", {})}
         )
-        return attrs.evolve(provider, statuses={**provider.statuses, **self.statuses}, result=result)
+        changed: dict[str, Any] = {"statuses": {**provider.statuses, **self.statuses}, "result": result}
+        if self.id_pointer is not None:
+            changed["id_pointer"] = self.id_pointer
+        if self.submit_template is not None:
+            changed["submit_template"] = self.submit_template
+        return attrs.evolve(provider, **changed)
 
 
 @attrs.frozen
 class SubmitOverrides:
     body: Any = None
     headers: dict[str, str] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class ImportedFrom:
+    """Where a spec was drafted from: a provider's document at a given commit (provenance, for review)."""
+
+    source: Literal["openapi", "docs-page", "hand-written"]
+    path: str | None = None
+    repository: str | None = None
+    commit: str | None = None
+    version: str | None = None
+    tool: str | None = None
+
+
+@attrs.frozen
+class Review:
+    """Whether a person checked the spec against its source, and what they found or left open."""
+
+    status: Literal["reviewed", "drafted"]
+    notes: list[str] = attrs.field(factory=list)
+    date: str | None = None
 
 
 @attrs.frozen
@@ -181,6 +263,8 @@ class ModelDocument:
     polling: PollingHints = attrs.field(factory=PollingHints)
     examples: list[Example] = attrs.field(factory=list)
     response_overrides: ResponseOverrides = attrs.field(factory=ResponseOverrides)
+    imported_from: ImportedFrom | None = None
+    review: Review | None = None
     source_file: str = ""
 
 

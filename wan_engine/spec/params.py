@@ -115,13 +115,60 @@ def with_defaults(schema: dict[str, Any], params: dict[str, Any]) -> dict[str, A
     return filled
 
 
+def _wants_number(schema: Any) -> str | None:
+    """'integer' or 'number' when a property's schema asks for one (by type or by a numeric enum)."""
+    if not isinstance(schema, dict):
+        return None
+    kinds = schema.get("type")
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds or [])
+    if "string" in kinds:
+        return None
+    if "integer" in kinds:
+        return "integer"
+    if "number" in kinds:
+        return "number"
+    enum = schema.get("enum")
+    if enum and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in enum):
+        return "integer" if all(isinstance(v, int) for v in enum) else "number"
+    return None
+
+
+def normalise_numbers(schema: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Numeric strings ("5") turned into numbers where a top-level property wants a number.
+
+    For providers whose spec says ``numeric_strings: normalise`` (their own samples
+    send ``"duration": "5"``): the request is accepted and the body carries the
+    number the schema describes. Anything that does not parse stays as given, so
+    validation still names it.
+    """
+    normalised = dict(params)
+    for name, value in params.items():
+        if not isinstance(value, str):
+            continue
+        kind = _wants_number(schema.get("properties", {}).get(name))
+        text = value.strip()
+        try:
+            if kind == "integer" and text.lstrip("+-").isdigit():
+                normalised[name] = int(text)
+            elif kind == "number":
+                number = float(text)
+                normalised[name] = int(number) if number.is_integer() and "." not in text else number
+        except ValueError:
+            continue
+    return normalised
+
+
 def prepare(spec: ModelSpec, params: dict[str, Any]) -> dict[str, Any]:
     """Validate, apply defaults, re-check (a default may break a condition); raise with every violation."""
     validator = spec.validator
+    if spec.provider.numeric_strings == "normalise":
+        params = normalise_numbers(spec.parameters, params)
     problems = violations(validator, params)
     if problems:
         raise ParameterValidationError(spec.id, problems)
     filled = with_defaults(spec.parameters, params)
+    if spec.provider.numeric_strings == "normalise":
+        filled = normalise_numbers(spec.parameters, filled)  # a default written as "10"
     problems = [Problem(p.path, f"{p.message} (after applying defaults)") for p in violations(validator, filled)]
     if problems:
         raise ParameterValidationError(spec.id, problems)
