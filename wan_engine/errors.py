@@ -146,3 +146,7 @@ class DeadlineExceededError(WanEngineError):
         super().__init__(
             f"job {job_id} not finished within {deadline_s:g} s; it may still complete: resume it by id"
         )
+
+
+class CredentialError(AuthenticationError):
+    """The API key itself cannot be sent (e.g. it contains CR/LF): a configuration error, nothing was sent."""
