@@ -46,6 +46,7 @@ from wan_engine.errors import (
     ServerError,
     SubmitOutcomeUnknownError,
 )
+from wan_engine.redaction import redact, redact_document
 from wan_engine.spec import pointer as json_pointer
 from wan_engine.spec.model import Endpoint, ModelSpec, ProviderSpec
 
@@ -153,6 +154,11 @@ class Transport:
             headers[provider.request_id_header] = uuid.uuid4().hex
         return headers
 
+    def secrets(self, provider: ProviderSpec) -> list[str]:
+        """What must never be echoed back to the user: the provider's API key, when there is one."""
+        key = self._env.get(provider.auth.env) if provider.auth.scheme != "none" and provider.auth.env else None
+        return [key] if key else []
+
     def url(self, provider: ProviderSpec, endpoint: Endpoint, job_id: str | None = None) -> str:
         path = endpoint.path.replace("{id}", quote(job_id or "", safe=""))
         return self.base_url(provider) + path
@@ -165,7 +171,8 @@ class Transport:
 
     def _api_error(self, provider: ProviderSpec, response: Response, job_id: str | None, what: str) -> ApiError:
         message = json_pointer.first(response.document, provider.errors.message)
-        provider_message = str(message) if message is not None else None
+        # A provider may echo the key or a signed URL in its error text; it reaches logs and the journal.
+        provider_message = redact(str(message), self.secrets(provider)) if message is not None else None
         text = f"{what}: HTTP {response.status}" + (f": {provider_message}" if provider_message else "")
         kw: dict[str, Any] = {"status": response.status, "job_id": job_id, "provider_message": provider_message}
         if response.status in (401, 403):
@@ -218,7 +225,20 @@ class Transport:
             if raw is None:
                 reason = f"an answer larger than {self.limits.max_answer_bytes} bytes"
                 return Response(response.status, _Unreadable(b"", reason), dict(response.headers))
-            return Response(response.status, self._parse(raw), dict(response.headers))
+            return Response(response.status, self._redacted(provider, self._parse(raw)), dict(response.headers))
+
+    def _redacted(self, provider: ProviderSpec, document: Any) -> Any:
+        """The answer with the key removed wherever it is echoed, before any status, message or journal
+        record is made from it; except the video URL itself, which must stay usable for the download."""
+        redacted = redact_document(document, self.secrets(provider))
+        if redacted is document or not isinstance(redacted, dict):
+            return redacted
+        pointers = provider.result.video_url
+        for pointer in [pointers] if isinstance(pointers, str) else pointers or []:
+            original = json_pointer.resolve(document, pointer)
+            if isinstance(original, str):
+                json_pointer.assign(redacted, pointer, original)
+        return redacted
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes | None:
         """The body, or None as soon as it exceeds the cap (the rest is never read into memory)."""
@@ -303,7 +323,8 @@ class Transport:
             try:
                 response = await self._exchange(provider, endpoint, job_id)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                error: Exception = NetworkError(f"{what}: {type(exc).__name__}: {exc}", job_id=job_id)
+                text = redact(f"{what}: {type(exc).__name__}: {exc}", self.secrets(provider))
+                error: Exception = NetworkError(text, job_id=job_id)
             else:
                 if 300 <= response.status < 400:
                     raise ProtocolError(
@@ -347,6 +368,7 @@ class Transport:
                 status=response.status,
                 job_id=job_id,
             )
+        self._redact_error_texts(provider, response.document)
         status = json_pointer.resolve(response.document, provider.status_pointer)
         if status is not None and not isinstance(status, str):
             raise ProtocolError(
@@ -355,6 +377,21 @@ class Transport:
                 job_id=job_id,
             )
         return response
+
+    @staticmethod
+    def _redact_error_texts(provider: ProviderSpec, document: Any) -> None:
+        """Signed-URL credentials out of the failure text a job error will quote (and the journal keep).
+
+        Only the texts the spec names as error message/code: the video URL elsewhere in the same
+        document keeps its signature, or it could not be downloaded.
+        """
+        if not isinstance(document, dict):
+            return
+        for pointers in (provider.result.error_message, provider.result.error_code):
+            for pointer in [pointers] if isinstance(pointers, str) else pointers or []:
+                text = json_pointer.resolve(document, pointer)
+                if isinstance(text, str) and "://" in text:
+                    json_pointer.assign(document, pointer, redact(text))
 
     async def cancel(self, spec: ModelSpec, job_id: str) -> Response:
         """Cancelling twice is harmless, so a cancel is retried like a status read."""
