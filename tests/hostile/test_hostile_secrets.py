@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from click.testing import CliRunner
-from hostile.conftest import MODEL, PARAMS
-from hostile.provider import KEY, SIGNATURE, HostileApi, assert_clean
 from support.local_server import serving
 
+from hostile.conftest import MODEL, PARAMS
+from hostile.provider import KEY, SIGNATURE, HostileApi, assert_clean
 from wan_engine.cassettes.scrubbing import Scrubber, scrub_url_query
 from wan_engine.cli.main import cli
 from wan_engine.client.engine import Engine
