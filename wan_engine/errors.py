@@ -150,3 +150,12 @@ class DeadlineExceededError(WanEngineError):
 
 class CredentialError(AuthenticationError):
     """The API key itself cannot be sent (e.g. it contains CR/LF): a configuration error, nothing was sent."""
+
+
+class LeaseLostError(WanEngineError):
+    """This worker no longer holds the job's lease (it stalled past it and another took the job over):
+    its journal writes are refused, so it cannot overwrite what the new holder did or deliver again."""
+
+    def __init__(self, key: str, owner: str) -> None:
+        self.key, self.owner = key, owner
+        super().__init__(f"job {key}: {owner} lost its lease to another worker; its write was refused")

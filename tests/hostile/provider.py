@@ -132,7 +132,7 @@ class Answer:
     body: bytes = b""
     end: str = "close"
     drip: float = 0.0
-    """Seconds between bytes of the body (slowloris); 0 writes it at once."""
+    """Seconds between 1 KiB pieces of the body (slow or slowloris servers); 0 writes it at once."""
 
 
 def ok(body: bytes, *, length: int | None = None, etag: str | None = None, **extra: str) -> Answer:
@@ -180,8 +180,8 @@ class MediaServer:
         try:
             writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
             if answer.drip:
-                for i in range(len(answer.body)):
-                    writer.write(answer.body[i : i + 1])
+                for i in range(0, len(answer.body), 1024):
+                    writer.write(answer.body[i : i + 1024])
                     await writer.drain()
                     await asyncio.sleep(answer.drip)
             else:
