@@ -130,7 +130,8 @@ async def test_a_resumer_frozen_past_its_lease_cannot_change_the_journal_or_deli
     with SqliteJournal(journal_path) as peek:
         final = peek.jobs()[0]
         history = peek.history(final.key)
-    assert [(h.event, h.state) for h in history] == [(h.event, h.state) for h in after_fresh]  # the stale one wrote nothing
+    # The stale worker wrote nothing after it woke.
+    assert [(h.event, h.state) for h in history] == [(h.event, h.state) for h in after_fresh]
     assert final.sinks[0].state is DeliveryState.DELIVERED and final.provider_id == job.id
     files = [p for p in out.rglob("*") if p.is_file() and not p.name.endswith(".json")]
     videos = [p for p in files if p.suffix == ".mp4"]
@@ -138,5 +139,6 @@ async def test_a_resumer_frozen_past_its_lease_cannot_change_the_journal_or_deli
     assert hashlib.sha256(videos[0].read_bytes()).hexdigest() == hashlib.sha256(video).hexdigest()
     assert not [p for p in out.rglob("*.part*")]
     assert len(api.submissions) == 1
-    assert_clean(stale_out.decode(), stale_err.decode(), fresh_out.decode(), journal_path.read_bytes().decode("latin-1"))
+    journal_text = journal_path.read_bytes().decode("latin-1")
+    assert_clean(stale_out.decode(), stale_err.decode(), fresh_out.decode(), journal_text)
     json.loads(fresh_out)
