@@ -159,3 +159,23 @@ class LeaseLostError(WanEngineError):
     def __init__(self, key: str, owner: str) -> None:
         self.key, self.owner = key, owner
         super().__init__(f"job {key}: {owner} lost its lease to another worker; its write was refused")
+
+
+class UnknownPluginError(WanEngineError, LookupError):
+    """A strategy, sink or option name that no installed plugin knows: a bad input, found before any submit."""
+
+
+class JournalUnwritableError(WanEngineError):
+    """The provider created a job but the journal could not record its id (disk full, read-only file).
+
+    The id is in this message, was printed on stderr and appended to a fallback file, so
+    the paid job can still be followed (``wan-engine`` / ``Engine.job(model, id)``).
+    """
+
+    def __init__(self, provider_id: str, model: str, reason: str, fallback: str | None) -> None:
+        self.provider_id, self.model, self.fallback = provider_id, model, fallback
+        saved = f"saved to {fallback}" if fallback else "NOT saved anywhere else: copy it now"
+        super().__init__(
+            f"the provider created job {provider_id} ({model}) but the journal cannot be written ({reason}); "
+            f"the id was {saved}; follow it with Engine.job({model!r}, {provider_id!r}).wait()"
+        )

@@ -23,7 +23,11 @@ Why these settings:
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import sqlite3
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,7 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from wan_engine.errors import LeaseLostError
+from wan_engine.errors import JournalUnwritableError, LeaseLostError
 from wan_engine.journal import codec
 from wan_engine.journal.owner import is_dead
 from wan_engine.journal.records import (
@@ -45,6 +49,9 @@ from wan_engine.journal.records import (
 )
 from wan_engine.journal.schema import DDL, SCHEMA_VERSION
 from wan_engine.states import JobState
+
+FALLBACK_NAME = f"wan-engine-fallback-{os.getuid() if hasattr(os, 'getuid') else 'user'}.jsonl"
+"""Where a provider id goes when neither the journal nor a file beside it can be written."""
 
 
 class JournalError(Exception):
@@ -191,9 +198,48 @@ class SqliteJournal:
         return key
 
     def mark_submitted(self, key: str, provider_id: str, at: datetime) -> None:
-        self._set_state(
-            key, JournalState.SUBMITTED, at, "submitted", {"provider_id": provider_id}, provider_id=provider_id
-        )
+        """The paid job's id, durably; if the file cannot take it, the id still reaches the user.
+
+        Disk full or a read-only journal after the provider answered must not leave the id
+        only in memory: it goes into the raised error, onto stderr, and into a fallback file.
+        """
+        try:
+            self._set_state(
+                key, JournalState.SUBMITTED, at, "submitted", {"provider_id": provider_id}, provider_id=provider_id
+            )
+        except (sqlite3.Error, OSError) as exc:
+            model = self._model_of(key)
+            fallback = self._fallback_record(key, model, provider_id, at, f"{type(exc).__name__}: {exc}")
+            error = JournalUnwritableError(provider_id, model, f"{type(exc).__name__}: {exc}", fallback)
+            print(f"wan-engine: {error}", file=sys.stderr, flush=True)
+            raise error from exc
+
+    def _model_of(self, key: str) -> str:
+        try:
+            row = self._db.execute("SELECT model FROM jobs WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error:
+            return "?"
+        return str(row["model"]) if row is not None else "?"
+
+    def _fallback_record(self, key: str, model: str, provider_id: str, at: datetime, reason: str) -> str | None:
+        """Append one JSON line naming the job to the first writable fallback file; its path, or None."""
+        line = json.dumps(
+            {"journal": str(self.path), "key": key, "model": model, "provider_id": provider_id,
+             "at": codec.iso(at), "reason": reason},
+        )  # fmt: skip
+        candidates = [Path(f"{self.path}.fallback.jsonl"), Path(tempfile.gettempdir()) / FALLBACK_NAME]
+        for candidate in candidates:
+            try:
+                fd = os.open(candidate, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    os.write(fd, (line + "\n").encode())
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError:
+                continue
+            return str(candidate)
+        return None
 
     def mark_submit_unknown(self, key: str, reason: str, at: datetime) -> None:
         self._set_state(key, JournalState.SUBMIT_UNKNOWN, at, "submit_unknown", {"reason": reason}, error=reason)
