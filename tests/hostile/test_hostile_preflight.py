@@ -69,5 +69,10 @@ async def test_a_journal_that_cannot_take_the_id_still_hands_it_to_the_user(
     assert provider_id in capfd.readouterr().err
     fallback = Path(f"{tmp_path / 'j.sqlite'}.fallback.jsonl")
     assert caught.value.fallback == str(fallback)
-    assert f'"provider_id": "{provider_id}"' in fallback.read_text()
-    assert_clean(caught.value, fallback.read_text())
+    saved = _read(fallback)
+    assert f'"provider_id": "{provider_id}"' in saved
+    assert_clean(caught.value, saved)
+
+
+def _read(path: Path) -> str:
+    return path.read_text()
