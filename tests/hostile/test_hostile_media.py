@@ -11,8 +11,8 @@ import gzip
 
 import aiohttp
 import pytest
-from hostile.provider import SIGNATURE, Answer, MediaServer, assert_clean, media, mp4_bytes, ok, partial, sha256
 
+from hostile.provider import SIGNATURE, Answer, MediaServer, assert_clean, media, mp4_bytes, ok, partial, sha256
 from wan_engine.clock import VirtualClock
 from wan_engine.delivery.download import (
     DownloadError,
@@ -165,6 +165,17 @@ async def test_an_idle_server_times_out_and_publishes_nothing() -> None:
         with pytest.raises(DownloadError, match="not resumable"):
             await fetch(server, sink, policy=policy)
     assert sink.published is None
+
+
+async def test_a_slowloris_server_is_cut_off_by_the_rate_floor() -> None:
+    drip = Answer("200 OK", (("Content-Length", str(len(FILE_A))),), FILE_A, drip=0.1)  # 10 KiB/s
+    policy = DownloadPolicy(min_bytes_per_s=100_000, rate_window_s=0.4, read_timeout_s=5)
+    async with media([drip]) as server:
+        sink = Sink()
+        with pytest.raises(DownloadError, match="slowloris"):
+            await fetch(server, sink, policy=policy)
+    assert sink.published is None
+    assert len(server.requests) == 1  # not resumed: a slow server is not a dropped connection
 
 
 @pytest.mark.parametrize(

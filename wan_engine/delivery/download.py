@@ -27,6 +27,7 @@ signature, is refused; redirects are bounded and http(s) only.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
@@ -111,6 +112,9 @@ class DownloadPolicy:
     connect_timeout_s: float = 15.0
     read_timeout_s: float = 60.0
     """Idle-read timeout: a server that sends nothing for this long is treated as a dropped connection."""
+    min_bytes_per_s: float = 1024.0
+    """Below this, averaged over ``rate_window_s`` of network time, the server is stalling on purpose."""
+    rate_window_s: float = 60.0
     max_bytes: int = 16 * 1024**3
     """Total size cap: a larger Content-Length is refused before any byte, a longer body when it passes."""
     max_redirects: int = 5
@@ -149,6 +153,29 @@ class _Changed(Exception):
 
 
 _SNIFF_BYTES = 64
+
+
+class _RateGuard:
+    """Bytes per second of *network* time (a slow consumer is not the server's fault), over windows.
+
+    The idle-read timeout catches a server that sends nothing; this catches one that sends a
+    byte now and then to keep the connection alive (slowloris). Real loop time, not the
+    injected clock: it measures the network, which no test clock drives.
+    """
+
+    def __init__(self, min_bytes_per_s: float, window_s: float) -> None:
+        self.min_rate, self.window_s = min_bytes_per_s, window_s
+        self.waited, self.received = 0.0, 0
+        self.clock = asyncio.get_running_loop().time
+
+    def too_slow(self, size: int, waited: float) -> bool:
+        self.waited += waited
+        self.received += size
+        if self.min_rate <= 0 or self.waited < self.window_s:
+            return False
+        slow = self.received / self.waited < self.min_rate
+        self.waited, self.received = 0.0, 0
+        return slow
 
 
 class _ConsumerFailed(Exception):
@@ -372,7 +399,19 @@ class _Download:
         prefix = hashlib.sha256() if skip else None
         expected_prefix = self.hasher.copy().hexdigest() if skip else None
         chunk_size = self.policy.chunk_size
-        async for piece in response.content.iter_chunked(min(chunk_size, 256 * 1024)):
+        rate = _RateGuard(self.policy.min_bytes_per_s, self.policy.rate_window_s)
+        pieces = response.content.iter_chunked(min(chunk_size, 256 * 1024)).__aiter__()
+        while True:
+            started = rate.clock()
+            try:
+                piece = await pieces.__anext__()
+            except StopAsyncIteration:
+                break
+            if rate.too_slow(len(piece), rate.clock() - started):
+                raise self.error(
+                    DownloadError,
+                    f"the server sends under {self.policy.min_bytes_per_s:g} bytes/s (a stalled or slowloris server)",
+                )
             if skip:
                 assert prefix is not None
                 dropped = piece[:skip]
