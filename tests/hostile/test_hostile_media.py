@@ -8,11 +8,15 @@ bytes only count once ``download`` has returned (that is when the delivery tee c
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
 
-from hostile.provider import SIGNATURE, Answer, MediaServer, assert_clean, media, mp4_bytes, ok, partial, sha256
+from hostile.conftest import MODEL, PARAMS
+from hostile.provider import KEY, SIGNATURE, Answer, MediaServer, assert_clean, media, mp4_bytes, ok, partial, sha256
+from wan_engine.client.engine import Engine
 from wan_engine.clock import VirtualClock
 from wan_engine.delivery.download import (
     DownloadError,
@@ -24,6 +28,7 @@ from wan_engine.delivery.download import (
     UnsupportedUrlError,
     download,
 )
+from wan_engine.journal.records import SinkConfig
 
 FILE_A = mp4_bytes(300_000, seed=1)
 FILE_B = mp4_bytes(300_000, seed=2)
@@ -223,3 +228,41 @@ async def test_media_redirects_go_to_http_only(target: str) -> None:
     assert isinstance(caught.value, (UnsupportedUrlError, DownloadError))
     assert sink.published is None
     assert_clean(caught.value)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer("200 OK", (("Content-Encoding", "gzip"),), gzip.compress(FILE_A)),
+        ok(b"<html><body>AccessDenied</body></html>" + b" " * 200),
+        cut(FILE_A, 1000, etag='"a"'),
+    ],
+    ids=["gzip", "html", "changed-on-resume"],
+)
+async def test_through_the_engine_a_lying_media_server_publishes_nothing(
+    hostile: Any, tmp_path: Path, answer: Answer
+) -> None:
+    """The whole path (journal, resume, tee, file sink): a failed download leaves no file behind."""
+    out = tmp_path / "out"
+    out.mkdir()
+    later = partial(FILE_B[1000:], 1000, len(FILE_B), etag='"b"')  # only reached by the resume case
+    async with media([answer, later, later]) as server:
+        hostile.api.video_url = server.url(query=f"X-Amz-Signature={SIGNATURE}")
+        async with Engine(
+            base_urls={"aimlapi": hostile.api.base_url}, env={"AIMLAPI_KEY": KEY}, clock=VirtualClock(),
+            journal=tmp_path / "j.sqlite", strategy="fixed",
+        ) as engine:  # fmt: skip
+            job = await engine.submit(MODEL, PARAMS, deliver_to=[SinkConfig("file", {"root": str(out), "name": "d"})])
+            report = await engine.resume(env={})
+    (outcome,) = report.jobs
+    assert outcome.provider_id == job.id and outcome.delivered == () and "d" in outcome.failed
+    assert [p for p in out.rglob("*") if p.is_file()] == []
+    assert len(hostile.api.submissions) == 1
+    assert_clean(report.as_dict())
+    # The journal keeps the signed result URL on purpose (a resume after a crash downloads from it);
+    # the API key never.
+    assert KEY not in _read_bytes(tmp_path / "j.sqlite")
+
+
+def _read_bytes(path: Path) -> str:
+    return path.read_bytes().decode("latin-1")
