@@ -82,3 +82,20 @@ def test_signed_url_credentials_are_scrubbed_from_cassettes_and_messages(name: s
     assert SIGNATURE not in Scrubber().text(f'{{"video": {{"url": "{url}"}}}}')
     assert SIGNATURE not in redact(f"download of {url} failed")
     assert SIGNATURE not in Scrubber().header_value(name, SIGNATURE) or name.lower() not in Scrubber().headers
+
+
+def test_error_texts_are_journaled_without_signed_url_credentials(tmp_path: Path) -> None:
+    from wan_engine.journal.records import DeliveryState, JournalState, SinkConfig
+    from wan_engine.journal.sqlite_store import SqliteJournal
+
+    at = VirtualClock().wall()
+    with SqliteJournal(tmp_path / "j.sqlite") as journal:
+        key = journal.intend(
+            model=MODEL, spec_version="1", params={}, sinks=[SinkConfig("file", {"root": "x", "name": "d"})], at=at
+        )
+        journal.mark_submitted(key, "gen-1", at)
+        journal.record_delivery(key, "d", DeliveryState.FAILED, at, error=f"PUT {SIGNED} answered 403")
+        journal.record_error(key, JournalState.FAILED, f"could not fetch {SIGNED}", at)
+        record, history = journal.get(key), journal.history(key)
+    assert_clean(record, history, (tmp_path / "j.sqlite").read_bytes().decode("latin-1"))
+    assert record is not None and "X-Amz-Signature=FILTERED" in str(record.error)

@@ -48,6 +48,7 @@ from wan_engine.journal.records import (
     SinkConfig,
 )
 from wan_engine.journal.schema import DDL, SCHEMA_VERSION
+from wan_engine.redaction import redact
 from wan_engine.states import JobState
 
 FALLBACK_NAME = f"wan-engine-fallback-{os.getuid() if hasattr(os, 'getuid') else 'user'}.jsonl"
@@ -242,9 +243,11 @@ class SqliteJournal:
         return None
 
     def mark_submit_unknown(self, key: str, reason: str, at: datetime) -> None:
+        reason = redact(reason)
         self._set_state(key, JournalState.SUBMIT_UNKNOWN, at, "submit_unknown", {"reason": reason}, error=reason)
 
     def mark_refused(self, key: str, reason: str, at: datetime) -> None:
+        reason = redact(reason)
         self._set_state(key, JournalState.REFUSED, at, "refused", {"reason": reason}, error=reason)
 
     # -- following the job ---------------------------------------------------------------
@@ -270,6 +273,7 @@ class SqliteJournal:
         )
 
     def record_error(self, key: str, state: JournalState, error: str, at: datetime) -> None:
+        error = redact(error)  # error texts may quote a signed URL; the result record keeps the usable one
         self._set_state(key, state, at, "error", {"error": error}, error=error)
 
     def record_event(self, key: str, event: str, at: datetime, detail: Mapping[str, Any] | None = None) -> None:
@@ -292,6 +296,7 @@ class SqliteJournal:
         error: str | None = None,
     ) -> None:
         started = 1 if state is DeliveryState.STARTED else 0
+        error = redact(error) if error is not None else None
         with self._write() as db:
             self._fence(db, key)
             updated = db.execute(
