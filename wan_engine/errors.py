@@ -18,6 +18,7 @@ LookupError from a plugin name) escapes the public API untranslated::
     │   └── PathTemplateError         a sink path template would leave its root
     ├── ApiError                      the provider answered, and the answer was an error
     │   ├── AuthenticationError       401/403 or no key: retrying will not help
+    │   │   └── CredentialError       the key itself cannot be sent (CR/LF): nothing was sent
     │   ├── NotFoundError
     │   ├── RateLimitedError
     │   ├── ServerError
@@ -29,11 +30,15 @@ LookupError from a plugin name) escapes the public API untranslated::
     ├── DownloadError                 the result could not be fetched
     │   ├── UnsupportedUrlError (ValueError)
     │   ├── ResultExpiredError
-    │   └── SizeMismatchError
+    │   ├── SizeMismatchError
+    │   ├── NotAVideoError            an HTML page or a JSON document where a video should be
+    │   └── ResourceChangedError      the file changed between resumed attempts
     ├── DeliveryError                 nothing was delivered; every data sink rolled back
     ├── SinkError                     one sink could not do its part
     │   └── WebhookFailedError
     ├── JournalError                  the journal cannot be opened, read or written
+    │   ├── LeaseLostError            a worker that lost its lease may no longer write (fencing)
+    │   └── JournalUnwritableError    the provider's id could not be journaled: the message carries it
     └── CassetteError                 the recorded-session harness
         ├── CassetteMismatchError     replay was asked for a request the cassette does not hold
         ├── CassetteFormatError (ValueError)
@@ -101,11 +106,13 @@ class UsageError(WanEngineError, ValueError):
 class UnknownPluginError(UsageError, LookupError):
     """No installed plugin of that kind has that name; the message lists the ones that exist."""
 
-    def __init__(self, kind: str, name: str, known: Sequence[str], *, failure: str | None = None) -> None:
+    def __init__(
+        self, kind: str, name: str, known: Sequence[str], *, failure: str | None = None, message: str | None = None
+    ) -> None:
         self.kind, self.name, self.known = kind, name, sorted(known)
-        if failure is not None:
+        if message is None and failure is not None:
             message = f"{kind} plugin {name!r} failed to load: {failure}"
-        else:
+        elif message is None:
             message = f"no {kind} plugin named {name!r}; available: {', '.join(self.known) or 'none'}"
         super().__init__(message)
 
@@ -246,6 +253,14 @@ class SizeMismatchError(DownloadError):
     """The body was not as long as the server said it would be."""
 
 
+class NotAVideoError(DownloadError):
+    """The body is not the declared container (an HTML error page or a JSON document served with a 200)."""
+
+
+class ResourceChangedError(DownloadError):
+    """The resource changed between attempts (ETag/Last-Modified/prefix) and the consumer cannot start over."""
+
+
 class DeliveryError(WanEngineError):
     """Nothing was delivered: the download or a data sink failed, and every data sink was rolled back."""
 
@@ -298,3 +313,32 @@ class RecordingError(CassetteError):
 
 class SourceError(CassetteError, ValueError):
     """A recording would be labelled with a source it cannot honestly claim."""
+
+
+class CredentialError(AuthenticationError):
+    """The API key itself cannot be sent (e.g. it contains CR/LF): a configuration error, nothing was sent."""
+
+
+class LeaseLostError(JournalError):
+    """This worker no longer holds the job's lease (it stalled past it and another took the job over):
+    its journal writes are refused, so it cannot overwrite what the new holder did or deliver again."""
+
+    def __init__(self, key: str, owner: str) -> None:
+        self.key, self.owner = key, owner
+        super().__init__(f"job {key}: {owner} lost its lease to another worker; its write was refused")
+
+
+class JournalUnwritableError(JournalError):
+    """The provider created a job but the journal could not record its id (disk full, read-only file).
+
+    The id is in this message, was printed on stderr and appended to a fallback file, so
+    the paid job can still be followed (``wan-engine`` / ``Engine.job(model, id)``).
+    """
+
+    def __init__(self, provider_id: str, model: str, reason: str, fallback: str | None) -> None:
+        self.provider_id, self.model, self.fallback = provider_id, model, fallback
+        saved = f"saved to {fallback}" if fallback else "NOT saved anywhere else: copy it now"
+        super().__init__(
+            f"the provider created job {provider_id} ({model}) but the journal cannot be written ({reason}); "
+            f"the id was {saved}; follow it with Engine.job({model!r}, {provider_id!r}).wait()"
+        )

@@ -10,8 +10,9 @@ broken package must not take the engine down.
 from __future__ import annotations
 
 import importlib.metadata
+import inspect
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -67,6 +68,45 @@ class PluginSet:
             broken = [f for f in self.failures if f.name == name]
             failure = str(broken[0].error) if broken else None
             raise UnknownPluginError(self.kind, name, list(self.loaded), failure=failure) from None
+
+    def check(self, name: str, options: Mapping[str, Any] | Iterable[str] = ()) -> None:
+        """Raise ``UnknownPluginError`` if ``name`` is not a loaded plugin or takes none of some ``options``.
+
+        Called before a paid submit (a misspelt ``--strategy`` or sink option must not be
+        found after the provider has been paid): checks names against the factory's
+        signature without building anything, so no connection or file is opened.
+        """
+        factory = self.get(name)
+        unknown = sorted(set(options) - set(accepted_options(factory) or set(options)))
+        if unknown:
+            known = ", ".join(sorted(accepted_options(factory) or ())) or "none"
+            raise UnknownPluginError(
+                self.kind,
+                name,
+                list(self.loaded),
+                message=f"{self.kind} plugin {name!r} has no option {', '.join(map(repr, unknown))}; "
+                f"its options: {known}",
+            )
+
+
+def accepted_options(factory: Any) -> set[str] | None:
+    """The keyword names ``factory`` accepts; None when it takes ``**kwargs`` or cannot be inspected."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    names: set[str] = set()
+    for parameter in signature.parameters.values():
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            return None
+        if parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
+            names.add(parameter.name)
+    return names
+
+
+def check(kind: str, name: str, options: Mapping[str, Any] | Iterable[str] = ()) -> None:
+    """``load(kind).check(name, options)``: the one call a front end makes before submitting."""
+    load(kind).check(name, options)
 
 
 _cache: dict[tuple[str, tuple[str, ...]], PluginSet] = {}

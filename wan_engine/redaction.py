@@ -1,8 +1,126 @@
-"""Taking secrets out of what is shown: the one helper every layer (errors included) uses for URLs."""
+"""Keeping secrets out of everything the engine says: messages, logs, journal, command output.
+
+A provider may echo the API key back (in an error body, in a URL it returns) and
+signed result URLs carry their credential in the query. Base layer, so the HTTP
+client, the journal and the cassettes all redact the same way:
+
+- ``redact(text, secrets)``: every spelling of each known secret (raw, JSON-escaped,
+  URL-encoded) becomes ``<filtered>``, and every URL's credential-looking query
+  values (``X-Amz-Signature``, ``x-oss-signature``, ``Signature``, session tokens...)
+  become ``FILTERED``;
+- ``redact_document(value, secrets)``: the same for every string in a JSON-like value,
+  except that URLs keep their query (a signed video URL must stay usable): only the
+  secrets themselves are removed there.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+import json
+import re
+from collections.abc import Iterable
+from typing import Any, Final
+from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
+
+PLACEHOLDER: Final = "<filtered>"
+URL_PLACEHOLDER: Final = "FILTERED"
+MIN_SECRET: Final = 4
+"""Shorter strings would blank out ordinary words."""
+
+CREDENTIAL_QUERY_KEYS: Final = frozenset(
+    {
+        "key",
+        "api_key",
+        "apikey",
+        "api-key",
+        "access_token",
+        "token",
+        "auth",
+        "sig",
+        "signature",
+        "x-amz-signature",
+        "x-amz-credential",
+        "x-amz-security-token",
+        "x-goog-signature",
+        "x-goog-credential",
+        "x-oss-signature",
+        "x-oss-credential",
+        "x-oss-security-token",
+        "ossaccesskeyid",
+        "security-token",
+        "securitytoken",
+        "x-security-token",
+        "session_token",
+        "sessiontoken",
+        "x-ms-signature",
+        "sv-signature",
+        "policy",
+        "key-pair-id",
+    }
+)
+"""Query parameters whose value is a credential (signed-URL schemes of S3, GCS, OSS, CloudFront, ...)."""
+
+_URL: Final = re.compile(r"(?i)\b(?:https?|ftp|file)://[^\s\"'<>\\]+")
+
+
+def spellings(secret: str) -> set[str]:
+    return {secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret)}
+
+
+def secret_spellings(secrets: Iterable[str | None]) -> list[str]:
+    """Every spelling of every usable secret, longest first (a secret containing another goes whole)."""
+    found: set[str] = set()
+    for secret in secrets:
+        if secret and len(secret) >= MIN_SECRET:
+            found |= spellings(secret)
+    return sorted(found, key=len, reverse=True)
+
+
+def redact_url_query(url: str) -> str:
+    """The URL with user info and credential-looking query values replaced (order and other values kept)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" in parts.netloc:
+        host = parts.netloc.rpartition("@")[2]
+        parts = parts._replace(netloc=f"{URL_PLACEHOLDER}@{host}")
+        url = urlunsplit(parts)
+    if not parts.query:
+        return url
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if not any(key.lower() in CREDENTIAL_QUERY_KEYS for key, _ in pairs):
+        return url
+    cleaned = [(k, URL_PLACEHOLDER if k.lower() in CREDENTIAL_QUERY_KEYS else v) for k, v in pairs]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(cleaned, safe="/:"), parts.fragment))
+
+
+def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
+    """A message safe to show: signed-URL credentials and the given secrets removed."""
+    text = _URL.sub(lambda m: redact_url_query(m.group(0)), text)
+    for spelling in secret_spellings(secrets):
+        text = text.replace(spelling, PLACEHOLDER)
+    return text
+
+
+def redact_document(value: Any, secrets: Iterable[str | None]) -> Any:
+    """Every string of a JSON-like value without the given secrets (URL queries otherwise kept)."""
+    found = secret_spellings(secrets)
+    if not found:
+        return value
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, str):
+            for spelling in found:
+                if spelling in node:
+                    node = node.replace(spelling, PLACEHOLDER)
+            return node
+        if isinstance(node, dict):
+            return {walk(k) if isinstance(k, str) else k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(value)
 
 
 def scrub_url(url: str) -> str:

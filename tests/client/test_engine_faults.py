@@ -103,7 +103,7 @@ async def test_status_errors_that_never_stop_surface_as_typed_errors(registry: S
     assert network.value.job_id == job.id
 
 
-@pytest.mark.parametrize("fault", ["submit:rate_limit:times=2:retry_after=3", "submit:server_error:times=2:status=503"])
+@pytest.mark.parametrize("fault", ["submit:rate_limit:times=2:retry_after=3"])
 async def test_a_submit_refused_outright_is_sent_again(registry: SpecRegistry, fault: str) -> None:
     async with sandbox_engine(registry, [fault], duration_s=30) as (engine, sandbox, _clock):
         result = await (await engine.submit(MODEL, VIDEO_PARAMS)).wait()
@@ -121,6 +121,8 @@ async def test_a_submit_refused_outright_is_sent_again(registry: SpecRegistry, f
         ("submit:server_error:status=500", False),
         ("submit:server_error:status=502", False),
         ("submit:server_error:status=504", False),
+        # The bundled specs do not list 503 in resubmit_statuses: it may have come after the job was created.
+        ("submit:server_error:status=503", False),
     ],
 )
 async def test_an_ambiguous_submit_is_never_sent_twice(registry: SpecRegistry, fault: str, job_created: bool) -> None:
@@ -166,7 +168,9 @@ def test_retry_after_parsing() -> None:
     now = VirtualClock().wall()
     assert parse_retry_after("12", now) == 12
     assert parse_retry_after("1.5", now) == 1.5
-    assert parse_retry_after("-3", now) == 0
+    assert parse_retry_after("-3", now) is None  # negative: ignored (issue 12), our own backoff applies
+    for absurd in ("1e9", "1e309", "nan", "inf", "-inf", "3601"):
+        assert parse_retry_after(absurd, now) is None
     date = (now + timedelta(seconds=90)).strftime("%a, %d %b %Y %H:%M:%S GMT")
     assert parse_retry_after(date, now) == 90
     assert parse_retry_after("yesterday", now) is None

@@ -10,19 +10,21 @@ The scrubber runs as both ``before_record_request`` and
 - the value of credential headers (Authorization, X-Api-Key, Cookie, ...),
   keeping the scheme word so a reader sees a key was sent;
 - the value of credential-looking query parameters (key, token, signature,
-  X-Amz-Signature, ...) in request URLs and in every URL inside a body.
+  X-Amz-Signature, x-oss-signature, x-oss-credential, session tokens, ...) in
+  request URLs and in every URL inside a body (the list is shared with the
+  engine's messages: wan_engine/redaction.py).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from typing import Any, Final
-from urllib.parse import parse_qsl, quote, quote_plus, urlencode, urlsplit, urlunsplit
 
-PLACEHOLDER: Final = "<filtered>"
-URL_PLACEHOLDER: Final = "FILTERED"
+from wan_engine.redaction import CREDENTIAL_QUERY_KEYS as CREDENTIAL_QUERY_KEYS  # re-exported
+from wan_engine.redaction import PLACEHOLDER as PLACEHOLDER  # re-exported: cassettes/contract.py reads it
+from wan_engine.redaction import URL_PLACEHOLDER, redact_url_query, spellings
+
 CREDENTIAL_HEADERS: Final = frozenset(
     {
         "authorization",
@@ -33,32 +35,15 @@ CREDENTIAL_HEADERS: Final = frozenset(
         "cookie",
         "set-cookie",
         "x-amz-security-token",
-    }
-)
-CREDENTIAL_QUERY_KEYS: Final = frozenset(
-    {
-        "key",
-        "api_key",
-        "apikey",
-        "api-key",
-        "access_token",
-        "token",
-        "auth",
-        "sig",
-        "signature",
-        "x-amz-signature",
-        "x-amz-credential",
-        "x-amz-security-token",
-        "x-goog-signature",
-        "x-goog-credential",
+        "x-oss-security-token",
+        "x-goog-api-key",
+        "x-security-token",
+        "x-session-token",
     }
 )
 _URL = re.compile(r"https?://[^\s\"'<>\\]+")
 _MIN_SECRET = 4  # shorter strings would blank out ordinary words
-
-
-def _spellings(secret: str) -> set[str]:
-    return {secret, json.dumps(secret)[1:-1], quote(secret, safe=""), quote_plus(secret)}
+_spellings = spellings
 
 
 class Scrubber:
@@ -138,17 +123,5 @@ class Scrubber:
         return response
 
 
-def scrub_url_query(url: str) -> str:
-    """The URL with credential-looking query values replaced (order and other values kept)."""
-    parts = urlsplit(url)
-    if "@" in parts.netloc:
-        host = parts.netloc.rpartition("@")[2]
-        parts = parts._replace(netloc=f"{URL_PLACEHOLDER}@{host}")
-        url = urlunsplit(parts)
-    if not parts.query:
-        return url
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if not any(key.lower() in CREDENTIAL_QUERY_KEYS for key, _ in pairs):
-        return url
-    cleaned = [(k, URL_PLACEHOLDER if k.lower() in CREDENTIAL_QUERY_KEYS else v) for k, v in pairs]
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(cleaned, safe="/:"), parts.fragment))
+scrub_url_query = redact_url_query
+"""The URL with credential-looking query values replaced (see wan_engine/redaction.py, shared with messages)."""

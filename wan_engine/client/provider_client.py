@@ -1,12 +1,21 @@
 """HTTP to providers: auth from the spec, timeouts, retries, and errors users can catch.
 
 The one rule that matters most is about money: a submit is re-sent only when
-the server certainly did not create a job (the connection was refused before
-anything was sent, or the server said 429 or 503). After anything ambiguous (a
-timeout, a reset after sending, a 5xx that may have come after the job was
-created, a 200 we cannot read) we raise ``SubmitOutcomeUnknownError`` and
-never re-send. Status reads are harmless and are retried on 429, 5xx and
-network errors with jittered backoff, honouring Retry-After up to a ceiling.
+the server certainly did not create a job: the connection was refused before
+anything was sent, or the server answered a status the provider spec lists in
+``resubmit_statuses`` (default: 429 only; whether a 503 means "nothing was
+created" is the provider's to say). After anything ambiguous (a timeout, a
+reset after sending, a 5xx that may have come after the job was created, a 200
+we cannot read, a redirect) we raise ``SubmitOutcomeUnknownError`` and never
+re-send. Status reads are harmless and are retried on 429, 5xx and network
+errors with jittered backoff, honouring Retry-After up to a ceiling.
+
+No API request follows a redirect: a 3xx to a submit is an unknown outcome
+(a 307 loop re-posts the paid body, a 302 turns it into a GET that may adopt
+another job's id), and a 3xx to a read is a protocol error; either way the key
+never travels to another origin. Answers are capped in size and JSON nesting
+(``Limits``), and the key itself is refused before sending if it could split a
+header (CR/LF).
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ from wan_engine.clock import Clock, SystemClock
 from wan_engine.errors import (
     ApiError,
     AuthenticationError,
+    CredentialError,
     NetworkError,
     NotFoundError,
     ProtocolError,
@@ -36,6 +46,7 @@ from wan_engine.errors import (
     ServerError,
     SubmitOutcomeUnknownError,
 )
+from wan_engine.redaction import redact, redact_document
 from wan_engine.spec import pointer as json_pointer
 from wan_engine.spec.model import Endpoint, ModelSpec, ProviderSpec
 
@@ -56,6 +67,14 @@ class RetryPolicy:
 class Timeouts:
     connect_s: float = 10.0
     read_s: float = 60.0
+
+
+@attrs.frozen
+class Limits:
+    """Bounds on what one API answer may cost us; beyond them the answer is a protocol error."""
+
+    max_answer_bytes: int = 8 * 1024 * 1024
+    max_json_depth: int = 64
 
 
 @attrs.frozen
@@ -80,6 +99,7 @@ class ProviderClient:
         rng: random.Random | None = None,
         connection_limit: int = 100,
         connector_factory: Callable[[], aiohttp.BaseConnector] | None = None,
+        limits: Limits | None = None,
     ) -> None:
         """``connector_factory`` chooses how connections are made (the replay harness passes one
         that cannot connect at all); by default, keep-alive TCP with ``connection_limit``."""
@@ -92,6 +112,7 @@ class ProviderClient:
         self.timeouts = timeouts or Timeouts()
         self._rng = rng or random.Random()
         self._connector_factory = connector_factory or (lambda: aiohttp.TCPConnector(limit=connection_limit))
+        self.limits = limits or Limits()
         self.requests_sent = 0
 
     @property
@@ -122,10 +143,21 @@ class ProviderClient:
             key = self._env.get(auth.env)
             if not key:
                 raise AuthenticationError(f"no API key: set the {auth.env} environment variable", job_id=job_id)
+            if any(c in key for c in "\r\n\0"):
+                # A header-splitting key: nothing is sent, so a submit is certainly not billed.
+                raise CredentialError(
+                    f"the API key in {auth.env} contains a line break or NUL: fix the {auth.env} value",
+                    job_id=job_id,
+                )
             headers[auth.header] = f"Bearer {key}" if auth.scheme == "bearer" else key
         if provider.request_id_header:
             headers[provider.request_id_header] = uuid.uuid4().hex
         return headers
+
+    def secrets(self, provider: ProviderSpec) -> list[str]:
+        """What must never be echoed back to the user: the provider's API key, when there is one."""
+        key = self._env.get(provider.auth.env) if provider.auth.scheme != "none" and provider.auth.env else None
+        return [key] if key else []
 
     def url(self, provider: ProviderSpec, endpoint: Endpoint, job_id: str | None = None) -> str:
         path = endpoint.path.replace("{id}", quote(job_id or "", safe=""))
@@ -139,7 +171,8 @@ class ProviderClient:
 
     def _api_error(self, provider: ProviderSpec, response: Response, job_id: str | None, what: str) -> ApiError:
         message = json_pointer.first(response.document, provider.errors.message)
-        provider_message = str(message) if message is not None else None
+        # A provider may echo the key or a signed URL in its error text; it reaches logs and the journal.
+        provider_message = redact(str(message), self.secrets(provider)) if message is not None else None
         text = f"{what}: HTTP {response.status}" + (f": {provider_message}" if provider_message else "")
         kw: dict[str, Any] = {"status": response.status, "job_id": job_id, "provider_message": provider_message}
         if response.status in (401, 403):
@@ -169,7 +202,11 @@ class ProviderClient:
     async def _exchange(
         self, provider: ProviderSpec, endpoint: Endpoint, job_id: str | None, body: Any = None
     ) -> Response:
-        """Send one request and read its JSON; network failures propagate as aiohttp errors."""
+        """Send one request (no redirects followed) and read its JSON within the limits.
+
+        Network failures propagate as aiohttp errors; an answer too large or too deep
+        comes back as ``_Unreadable`` with the reason, like a body that is not JSON.
+        """
         headers = self._headers(provider, endpoint, job_id)
         self.requests_sent += 1
         async with self.session.request(
@@ -178,20 +215,62 @@ class ProviderClient:
             params=self.query(endpoint, job_id) or None,
             json=body if endpoint.method not in ("GET", "DELETE") else None,
             headers=headers,
+            allow_redirects=False,
         ) as response:
-            raw = await response.read()
             # Method, path and status only: headers (the key) and bodies are never logged.
             log.debug("%s %s -> %s", endpoint.method, response.url.path, response.status)
-            try:
-                document = json.loads(raw) if raw else None
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                document = _Unreadable(raw[:200])
-            return Response(response.status, document, dict(response.headers))
+            if 300 <= response.status < 400:
+                return Response(response.status, _Unreadable(b"", "a redirect"), dict(response.headers))
+            raw = await self._read_capped(response)
+            if raw is None:
+                reason = f"an answer larger than {self.limits.max_answer_bytes} bytes"
+                return Response(response.status, _Unreadable(b"", reason), dict(response.headers))
+            return Response(response.status, self._redacted(provider, self._parse(raw)), dict(response.headers))
+
+    def _redacted(self, provider: ProviderSpec, document: Any) -> Any:
+        """The answer with the key removed wherever it is echoed, before any status, message or journal
+        record is made from it; except the video URL itself, which must stay usable for the download."""
+        redacted = redact_document(document, self.secrets(provider))
+        if redacted is document or not isinstance(redacted, dict):
+            return redacted
+        pointers = provider.result.video_url
+        for pointer in [pointers] if isinstance(pointers, str) else pointers or []:
+            original = json_pointer.resolve(document, pointer)
+            if isinstance(original, str):
+                json_pointer.assign(redacted, pointer, original)
+        return redacted
+
+    async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes | None:
+        """The body, or None as soon as it exceeds the cap (the rest is never read into memory)."""
+        cap = self.limits.max_answer_bytes
+        if response.content_length is not None and response.content_length > cap:
+            return None
+        raw = bytearray()
+        async for piece in response.content.iter_chunked(64 * 1024):
+            raw += piece
+            if len(raw) > cap:
+                return None
+        return bytes(raw)
+
+    def _parse(self, raw: bytes) -> Any:
+        if not raw:
+            return None
+        limit = self.limits.max_json_depth
+        try:
+            document = json.loads(raw, parse_constant=_reject_constant)
+        except RecursionError:
+            return _Unreadable(b"", f"JSON nested deeper than {limit} levels")
+        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            return _Unreadable(raw[:200], "not JSON")
+        if _deeper_than(document, limit):
+            return _Unreadable(b"", f"JSON nested deeper than {limit} levels")
+        return document
 
     # -- submit: never pay twice -------------------------------------------------------
 
     async def submit(self, spec: ModelSpec, body: Any) -> Response:
         provider, endpoint = spec.provider, spec.submit_endpoint
+        safe_statuses = frozenset(provider.resubmit_statuses)
         attempt = 0
         while True:
             attempt += 1
@@ -207,22 +286,31 @@ class ProviderClient:
                 continue
             except (aiohttp.ClientError, TimeoutError) as exc:
                 raise SubmitOutcomeUnknownError(spec.id, f"{type(exc).__name__} after the request was sent") from None
-            if response.status in (429, 503):
+            if 300 <= response.status < 400:
+                # Never followed: a 307 would re-post the paid body, a 302 would turn it into a GET.
+                raise SubmitOutcomeUnknownError(
+                    spec.id, f"HTTP {response.status} redirect (not followed)", status=response.status
+                )
+            if response.status in safe_statuses:
                 error = self._api_error(provider, response, None, f"submit {spec.id}")
                 if attempt >= self.retry.submit_attempts:
                     raise error
                 retry_after = error.retry_after if isinstance(error, RateLimitedError) else None
                 if retry_after is None:
-                    retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock.wall())
+                    retry_after = self._retry_after(response.headers)
                 await self._pause(f"submit {spec.id}: HTTP {response.status}, no job created", attempt, retry_after)
                 continue
             if response.status >= 500:
                 raise SubmitOutcomeUnknownError(spec.id, f"HTTP {response.status}", status=response.status)
-            if response.status >= 400:
+            if response.status >= 400 and not isinstance(response.document, _Unreadable):
                 raise self._api_error(provider, response, None, f"submit {spec.id}")
-            if isinstance(response.document, _Unreadable):
-                raise SubmitOutcomeUnknownError(spec.id, "the response was not JSON", status=response.status)
+            if isinstance(response.document, _Unreadable) or response.status >= 400:
+                reason = response.document.reason if isinstance(response.document, _Unreadable) else "unreadable"
+                raise SubmitOutcomeUnknownError(spec.id, f"the response was {reason}", status=response.status)
             return response
+
+    def _retry_after(self, headers: Mapping[str, str]) -> float | None:
+        return parse_retry_after(headers.get("Retry-After"), self.clock.wall())
 
     # -- status reads: harmless, so retried ---------------------------------------------
 
@@ -235,9 +323,20 @@ class ProviderClient:
             try:
                 response = await self._exchange(provider, endpoint, job_id)
             except (aiohttp.ClientError, TimeoutError) as exc:
-                error: Exception = NetworkError(f"{what}: {type(exc).__name__}: {exc}", job_id=job_id)
+                text = redact(f"{what}: {type(exc).__name__}: {exc}", self.secrets(provider))
+                error: Exception = NetworkError(text, job_id=job_id)
             else:
+                if 300 <= response.status < 400:
+                    raise ProtocolError(
+                        f"{what}: HTTP {response.status} redirect (API redirects are not followed)",
+                        status=response.status,
+                        job_id=job_id,
+                    )
                 if isinstance(response.document, _Unreadable):
+                    if response.document.reason != "not JSON":  # too large or too deep: asking again costs the same
+                        raise ProtocolError(
+                            f"{what}: {response.document.reason}", status=response.status, job_id=job_id
+                        )
                     error = ProtocolError(f"{what}: response is not JSON", status=response.status, job_id=job_id)
                 elif response.status < 400:
                     return response
@@ -248,13 +347,51 @@ class ProviderClient:
                     if isinstance(error, RateLimitedError):
                         retry_after = error.retry_after
                     else:
-                        retry_after = parse_retry_after(response.headers.get("Retry-After"), self.clock.wall())
+                        retry_after = self._retry_after(response.headers)
             if attempt >= self.retry.attempts:
                 raise error
             await self._pause(str(error), attempt, retry_after)
 
     async def status(self, spec: ModelSpec, job_id: str) -> Response:
-        return await self.read(spec, spec.provider.status, job_id, f"status of job {job_id}")
+        """A status answer that is about this job, with a status the spec can read, or a ProtocolError.
+
+        An answer carrying another job's id (a cache that ignores the query string) is never
+        adopted; a status that is an object, a list or a number is not guessed at.
+        """
+        what = f"status of job {job_id}"
+        response = await self.read(spec, spec.provider.status, job_id, what)
+        provider = spec.provider
+        answered_id = json_pointer.resolve(response.document, provider.id_pointer)
+        if answered_id is not None and str(answered_id) != job_id:
+            raise ProtocolError(
+                f"{what}: the answer is about another job ({answered_id!r}); not adopted",
+                status=response.status,
+                job_id=job_id,
+            )
+        self._redact_error_texts(provider, response.document)
+        status = json_pointer.resolve(response.document, provider.status_pointer)
+        if status is not None and not isinstance(status, str):
+            raise ProtocolError(
+                f"{what}: the status at {provider.status_pointer} is a {type(status).__name__}, not a string",
+                status=response.status,
+                job_id=job_id,
+            )
+        return response
+
+    @staticmethod
+    def _redact_error_texts(provider: ProviderSpec, document: Any) -> None:
+        """Signed-URL credentials out of the failure text a job error will quote (and the journal keep).
+
+        Only the texts the spec names as error message/code: the video URL elsewhere in the same
+        document keeps its signature, or it could not be downloaded.
+        """
+        if not isinstance(document, dict):
+            return
+        for pointers in (provider.result.error_message, provider.result.error_code):
+            for pointer in [pointers] if isinstance(pointers, str) else pointers or []:
+                text = json_pointer.resolve(document, pointer)
+                if isinstance(text, str) and "://" in text:
+                    json_pointer.assign(document, pointer, redact(text))
 
     async def cancel(self, spec: ModelSpec, job_id: str) -> Response:
         """Cancelling twice is harmless, so a cancel is retried like a status read."""
@@ -264,6 +401,29 @@ class ProviderClient:
 
 @attrs.frozen
 class _Unreadable:
-    """A body that was not JSON (kept short: it is only ever shown in an error)."""
+    """A body that was not usable JSON (kept short: it is only ever shown in an error)."""
 
     head: bytes
+    reason: str = "not JSON"
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON; an answer carrying them is not used."""
+    raise ValueError(f"{name} is not JSON")
+
+
+def _deeper_than(document: Any, limit: int) -> bool:
+    """Whether containers nest more than ``limit`` deep (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False

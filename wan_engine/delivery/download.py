@@ -13,10 +13,21 @@ by re-reading the prefix already delivered without passing it on, checking
 that its hash matches what was delivered (so a resource that changed between
 attempts is detected, not spliced). Resumes are bounded and spaced by the
 injected clock. 403/404/410 mean the URL expired: a typed error, no retries.
+
+A server that lies is caught before anything is published (the consumer's
+commit only happens after ``download`` returns): a 206 whose ETag or
+Last-Modified differs from the first answer's means another file, so the
+download restarts from zero when the consumer can be reset (``on_restart``)
+and fails otherwise; Content-Length, Content-Range and the size the provider
+announced must agree with the bytes received; only identity encoding is taken
+(a gzip bomb is refused by its header); the total size is capped; a body that
+starts like an HTML/JSON/XML document, or without the declared container's
+signature, is refused; redirects are bounded and http(s) only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
@@ -25,11 +36,41 @@ import aiohttp
 import attrs
 
 from wan_engine.clock import Clock
-from wan_engine.errors import DownloadError, ResultExpiredError, SizeMismatchError, UnsupportedUrlError
+from wan_engine.errors import (
+    DownloadError,
+    NotAVideoError,
+    ResourceChangedError,
+    ResultExpiredError,
+    SizeMismatchError,
+    UnsupportedUrlError,
+)
 from wan_engine.redaction import scrub_url
 
 EXPIRED_STATUSES = frozenset({403, 404, 410})
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
+
+
+CONTAINER_SIGNATURES: dict[str, tuple[tuple[int, bytes], ...]] = {
+    # ISO base media (MP4, MOV, M4V, 3GP): a box size then a top-level box type.
+    "mp4": ((4, b"ftyp"), (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"skip"), (4, b"wide")),
+    "mov": ((4, b"ftyp"), (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"skip"), (4, b"wide")),
+    "webm": ((0, b"\x1a\x45\xdf\xa3"),),
+}
+"""Where a container's magic bytes sit; ``sniff`` checks the first bytes against the declared one."""
+
+_DOCUMENT_STARTS = (b"<", b"{", b"[")
+
+
+def sniff(head: bytes, container: str | None) -> str | None:
+    """Why ``head`` is not a video of ``container`` (None: it may be). Without a container, only
+    documents are refused: a body starting with ``<``, ``{`` or ``[`` is HTML, XML or JSON."""
+    stripped = head.lstrip(b" \t\r\n\xef\xbb\xbf")
+    if stripped.startswith(_DOCUMENT_STARTS):
+        return f"the body is a document, not a video (it starts with {stripped[:16]!r})"
+    signatures = CONTAINER_SIGNATURES.get(container or "")
+    if signatures and not any(head[at : at + len(magic)] == magic for at, magic in signatures):
+        return f"the body does not start like a {container} file"
+    return None
 
 
 @attrs.frozen
@@ -44,6 +85,15 @@ class DownloadPolicy:
     max_delay_s: float = 10.0
     connect_timeout_s: float = 15.0
     read_timeout_s: float = 60.0
+    """Idle-read timeout: a server that sends nothing for this long is treated as a dropped connection."""
+    min_bytes_per_s: float = 1024.0
+    """Below this, averaged over ``rate_window_s`` of network time, the server is stalling on purpose."""
+    rate_window_s: float = 60.0
+    max_bytes: int = 16 * 1024**3
+    """Total size cap: a larger Content-Length is refused before any byte, a longer body when it passes."""
+    max_redirects: int = 5
+    container: str | None = None
+    """The container the result must be (``mp4``, ``mov``, ``webm``); None refuses documents only."""
 
 
 @attrs.frozen
@@ -54,6 +104,7 @@ class ResponseInfo:
     content_type: str | None
     size: int | None
     etag: str | None
+    last_modified: str | None = None
 
 
 @attrs.frozen
@@ -71,8 +122,46 @@ class _Interrupted(Exception):
     """The body stopped early; resumable like a dropped connection."""
 
 
+class _Changed(Exception):
+    """The resource is not the one we started on: begin again from zero if the consumer can."""
+
+
+_SNIFF_BYTES = 64
+
+
+class _RateGuard:
+    """Bytes per second of *network* time (a slow consumer is not the server's fault), over windows.
+
+    The idle-read timeout catches a server that sends nothing; this catches one that sends a
+    byte now and then to keep the connection alive (slowloris). Real loop time, not the
+    injected clock: it measures the network, which no test clock drives.
+    """
+
+    def __init__(self, min_bytes_per_s: float, window_s: float) -> None:
+        self.min_rate, self.window_s = min_bytes_per_s, window_s
+        self.waited, self.received = 0.0, 0
+        self.clock = asyncio.get_running_loop().time
+
+    def too_slow(self, size: int, waited: float) -> bool:
+        self.waited += waited
+        self.received += size
+        if self.min_rate <= 0 or self.waited < self.window_s:
+            return False
+        slow = self.received / self.waited < self.min_rate
+        self.waited, self.received = 0.0, 0
+        return slow
+
+
 class _ConsumerFailed(Exception):
     """Wraps the consumer's own error so it is never mistaken for a network failure and retried."""
+
+
+_URL = re.compile(r"(?i)\b(?:https?|ftp|file)://[^\s'\"<>)]+")
+
+
+def _scrubbed(exc: BaseException) -> str:
+    """An exception's text with every URL's query and credentials removed (aiohttp puts URLs in them)."""
+    return _URL.sub(lambda m: scrub_url(m.group(0)), f"{type(exc).__name__}: {exc}")
 
 
 def check_url(url: str) -> None:
@@ -100,15 +189,33 @@ class _Download:
         clock: Clock,
         policy: DownloadPolicy,
         job_id: str | None,
+        expected_size: int | None = None,
+        on_restart: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.url, self.consume, self.on_start = url, consume, on_start
+        self.expected_size, self.on_restart = expected_size, on_restart
         self.session, self.clock, self.policy, self.job_id = session, clock, policy, job_id
         self.hasher = hashlib.sha256()
         self.offset = 0
         self.info: ResponseInfo | None = None
         self.resumes = 0
         self.restarts = 0
+        self.changes = 0
         self._buffer = bytearray()
+        self._head = b""
+        self._sniffed: bool | None = None
+
+    async def _start_over(self, why: str) -> None:
+        """The resource changed under us: reset the consumer and begin again, once; else fail."""
+        self.changes += 1
+        if self.on_restart is None or self.changes > 1:
+            raise self.error(ResourceChangedError, f"{why}; nothing was published")
+        await self.on_restart()
+        self.hasher = hashlib.sha256()
+        self.offset = 0
+        self.info = None
+        self._buffer.clear()
+        self._head, self._sniffed = b"", None
 
     def error(self, cls: type[DownloadError], message: str) -> DownloadError:
         return cls(message, url=self.url, job_id=self.job_id)
@@ -124,6 +231,17 @@ class _Download:
             except _ConsumerFailed as wrapped:
                 assert wrapped.__cause__ is not None
                 raise wrapped.__cause__ from None
+            except _Changed as changed:
+                await self._start_over(str(changed))
+                continue
+            except (aiohttp.InvalidUrlRedirectClientError, aiohttp.NonHttpUrlRedirectClientError):
+                # aiohttp's own message carries the target URL, signature and all: never shown.
+                raise self.error(UnsupportedUrlError, "redirected to a URL that is not http(s)") from None
+            except aiohttp.TooManyRedirects:
+                raise self.error(DownloadError, f"more than {self.policy.max_redirects} redirects") from None
+            except aiohttp.ClientResponseError as exc:
+                # Not HTTP we can trust (e.g. more body than its Content-Length); aiohttp's text quotes the bytes.
+                raise self.error(DownloadError, f"the server's answer is not valid HTTP ({exc.status})") from None
             except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError, _Interrupted) as exc:
                 try:
                     await self._flush()  # what arrived before the drop is good: pass it on, resume after it
@@ -134,13 +252,19 @@ class _Download:
                 self.resumes += 1
                 if stalled > self.policy.max_stalled_resumes or self.resumes > self.policy.max_resumes:
                     raise self.error(
-                        DownloadError, f"download interrupted at byte {self.offset} and not resumable: {exc!r}"
+                        DownloadError, f"download interrupted at byte {self.offset} and not resumable: {_scrubbed(exc)}"
                     ) from exc
                 delay = min(self.policy.max_delay_s, self.policy.base_delay_s * 2 ** max(0, stalled - 1))
                 await self.clock.sleep(delay)
         assert self.info is not None
         if self.info.size is not None and self.offset != self.info.size:
             raise self.error(SizeMismatchError, f"got {self.offset} bytes, Content-Length said {self.info.size}")
+        if self.expected_size is not None and self.offset != self.expected_size:
+            raise self.error(
+                SizeMismatchError, f"got {self.offset} bytes, the provider announced {self.expected_size}"
+            )
+        if self.offset < _SNIFF_BYTES and self._sniffed is None:
+            self._check_signature(self._head)
         return DownloadOutcome(
             self.url, self.offset, self.hasher.hexdigest(), self.info.content_type, self.resumes, self.restarts
         )
@@ -151,12 +275,19 @@ class _Download:
             headers["Range"] = f"bytes={self.offset}-"
             if self.info is not None and self.info.etag and not self.info.etag.startswith("W/"):
                 headers["If-Range"] = self.info.etag
+            elif self.info is not None and self.info.last_modified:
+                headers["If-Range"] = self.info.last_modified
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.policy.connect_timeout_s, sock_read=self.policy.read_timeout_s
         )
-        async with self.session.get(self.url, headers=headers, timeout=timeout, allow_redirects=True) as response:
+        async with self.session.get(
+            self.url, headers=headers, timeout=timeout, allow_redirects=True, max_redirects=self.policy.max_redirects
+        ) as response:
             if response.url.scheme not in ("http", "https"):
                 raise self.error(UnsupportedUrlError, f"redirected to a {response.url.scheme} URL")
+            encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+            if encoding not in ("", "identity"):
+                raise self.error(DownloadError, f"the server sent {encoding!r}-encoded media; only identity is taken")
             skip = await self._check_response(response)
             await self._stream(response, skip)
 
@@ -169,16 +300,28 @@ class _Download:
             raise _Interrupted(f"the server answered {status}")
         if status not in (200, 206):
             raise self.error(DownloadError, f"the result URL answered {status}")
+        length = response.content_length
+        if length is not None and length > self.policy.max_bytes - (self.offset if status == 206 else 0):
+            raise self.error(SizeMismatchError, f"{length} bytes is over the {self.policy.max_bytes}-byte cap")
+        if status == 206:
+            self._check_range(response, length)
         if self.info is None:
             self.info = ResponseInfo(
                 status, response.content_type if "Content-Type" in response.headers else None,
-                response.content_length, response.headers.get("ETag"),
+                length, response.headers.get("ETag"), response.headers.get("Last-Modified"),
             )  # fmt: skip
             if status == 206:  # we asked for no range; take it only if it is the whole body
                 parsed = parse_content_range(response.headers.get("Content-Range"))
                 if parsed is None or parsed[0] != 0:
                     raise self.error(DownloadError, "the server answered 206 to a plain GET")
                 self.info = attrs.evolve(self.info, size=parsed[2])
+            size = self.info.size
+            if self.expected_size is not None and size is not None and size != self.expected_size:
+                raise self.error(
+                    SizeMismatchError, f"the server says {size} bytes, the provider announced {self.expected_size}"
+                )
+            if size is not None and size > self.policy.max_bytes:
+                raise self.error(SizeMismatchError, f"{size} bytes is over the {self.policy.max_bytes}-byte cap")
             if self.on_start is not None:
                 try:
                     await self.on_start(self.info)
@@ -186,6 +329,7 @@ class _Download:
                     raise _ConsumerFailed() from exc
             return 0
         total = self.info.size
+        self._check_same_resource(response)
         if status == 206:
             parsed = parse_content_range(response.headers.get("Content-Range"))
             if parsed is None:
@@ -202,11 +346,46 @@ class _Download:
         self.restarts += 1
         return self.offset
 
+    def _check_range(self, response: aiohttp.ClientResponse, length: int | None) -> None:
+        """A 206's Content-Range and Content-Length must describe the same bytes."""
+        parsed = parse_content_range(response.headers.get("Content-Range"))
+        if parsed is None:
+            raise self.error(DownloadError, "a 206 answer without a usable Content-Range")
+        start, end, total = parsed
+        if end < start or (total is not None and end >= total):
+            raise self.error(DownloadError, f"an impossible Content-Range {start}-{end}/{total}")
+        if length is not None and length != end - start + 1:
+            raise self.error(
+                SizeMismatchError, f"Content-Length {length} disagrees with Content-Range {start}-{end}"
+            )
+
+    def _check_same_resource(self, response: aiohttp.ClientResponse) -> None:
+        """A resumed answer must be the same file: a different ETag or Last-Modified is another one."""
+        assert self.info is not None
+        for header, first in (("ETag", self.info.etag), ("Last-Modified", self.info.last_modified)):
+            now = response.headers.get(header)
+            if first is not None and now is not None and now != first:
+                raise _Changed(f"the result changed between attempts (its {header} changed)")
+            if first is not None and now is None and response.status == 206:
+                raise _Changed(f"the result changed between attempts (the resumed answer has no {header})")
+
     async def _stream(self, response: aiohttp.ClientResponse, skip: int) -> None:
         prefix = hashlib.sha256() if skip else None
         expected_prefix = self.hasher.copy().hexdigest() if skip else None
         chunk_size = self.policy.chunk_size
-        async for piece in response.content.iter_chunked(min(chunk_size, 256 * 1024)):
+        rate = _RateGuard(self.policy.min_bytes_per_s, self.policy.rate_window_s)
+        pieces = response.content.iter_chunked(min(chunk_size, 256 * 1024)).__aiter__()
+        while True:
+            started = rate.clock()
+            try:
+                piece = await pieces.__anext__()
+            except StopAsyncIteration:
+                break
+            if rate.too_slow(len(piece), rate.clock() - started):
+                raise self.error(
+                    DownloadError,
+                    f"the server sends under {self.policy.min_bytes_per_s:g} bytes/s (a stalled or slowloris server)",
+                )
             if skip:
                 assert prefix is not None
                 dropped = piece[:skip]
@@ -227,6 +406,12 @@ class _Download:
         if size is not None and self.offset < size:
             raise _Interrupted(f"the body ended at byte {self.offset} of {size}")
 
+    def _check_signature(self, head: bytes) -> None:
+        self._sniffed = True
+        problem = sniff(head, self.policy.container)
+        if problem is not None:
+            raise self.error(NotAVideoError, problem)
+
     async def _flush(self, limit: int | None = None) -> None:
         """Hand the buffered bytes (at most ``limit`` of them) to the consumer."""
         if not self._buffer:
@@ -241,6 +426,12 @@ class _Download:
             del self._buffer[:size]
         if self.info is not None and self.info.size is not None and self.offset + len(chunk) > self.info.size:
             raise self.error(SizeMismatchError, f"the body is longer than its Content-Length {self.info.size}")
+        if self.offset + len(chunk) > self.policy.max_bytes:
+            raise self.error(SizeMismatchError, f"the body is over the {self.policy.max_bytes}-byte cap")
+        if self._sniffed is None:
+            self._head += chunk[: _SNIFF_BYTES - len(self._head)]
+            if len(self._head) >= _SNIFF_BYTES:
+                self._check_signature(self._head)
         self.hasher.update(chunk)
         self.offset += len(chunk)
         try:
@@ -258,11 +449,21 @@ async def download(
     policy: DownloadPolicy | None = None,
     on_start: Callable[[ResponseInfo], Awaitable[None]] | None = None,
     job_id: str | None = None,
+    expected_size: int | None = None,
+    on_restart: Callable[[], Awaitable[None]] | None = None,
 ) -> DownloadOutcome:
     """Stream ``url`` into ``consume`` once, in order, resuming interruptions; returns size and SHA-256.
 
     ``on_start`` runs once, after the first answer's headers and before any
     byte, so consumers can refuse early (e.g. the destination file exists).
-    Bytes already given to ``consume`` are never given again.
+    Bytes already given to ``consume`` are never given again, except after
+    ``on_restart`` (called when the resource changed between attempts: the
+    consumer discards what it has, and the download begins again from zero;
+    without it, a changed resource is a ``ResourceChangedError``).
+    ``expected_size`` is the size the provider announced (e.g. ``video.file_size``):
+    the server's headers and the bytes received must both agree with it.
     """
-    return await _Download(url, consume, on_start, session, clock, policy or DownloadPolicy(), job_id).run()
+    policy = policy or DownloadPolicy()
+    return await _Download(
+        url, consume, on_start, session, clock, policy, job_id, expected_size, on_restart
+    ).run()

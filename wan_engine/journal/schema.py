@@ -1,4 +1,8 @@
-"""The SQLite journal's tables. Bump SCHEMA_VERSION and add a migration when they change."""
+"""The SQLite journal's tables. Bump SCHEMA_VERSION and add a migration when they change.
+
+``fences`` was added without a bump: ``CREATE TABLE IF NOT EXISTS`` adds it to an older file,
+and an older engine that ignores it still reads and writes every other table correctly.
+"""
 
 SCHEMA_VERSION = 1
 
@@ -50,5 +54,9 @@ CREATE TABLE IF NOT EXISTS leases (
     job_key    TEXT PRIMARY KEY REFERENCES jobs (key),
     owner      TEXT NOT NULL,
     expires_at REAL NOT NULL                   -- epoch seconds (real time: leases are between processes)
+);
+CREATE TABLE IF NOT EXISTS fences (
+    job_key TEXT PRIMARY KEY REFERENCES jobs (key),
+    epoch   INTEGER NOT NULL                   -- +1 each time the job changes hands, and writes carry the one they hold
 );
 """

@@ -9,13 +9,25 @@ Why these settings:
   (one fsync per state change, a few per job) is nothing next to a video job;
 * every write is ``BEGIN IMMEDIATE``: it takes the write lock up front, so a
   read-then-write (a lease claim) cannot interleave with another process's,
-  and ``busy_timeout`` makes contenders wait instead of failing.
+  and ``busy_timeout`` makes contenders wait instead of failing;
+* writes are fenced: each job carries an epoch that goes up whenever its lease
+  changes hands. This object remembers the (owner, epoch) it took with
+  ``intend``/``claim``, and every later write on that job is a compare-and-set
+  inside the write transaction: it commits only while the lease row still names
+  that owner and the epoch has not moved, else ``LeaseLostError``. A worker frozen
+  past its lease (SIGSTOP, a long GC, a suspended laptop) that wakes after another
+  took the job over can therefore neither overwrite ``delivered`` with ``failed``
+  nor mark a second delivery, and its renewal fails too, so it stops.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import sqlite3
+import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,13 +35,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from wan_engine.errors import JournalError
+from wan_engine.errors import JournalError, JournalUnwritableError, LeaseLostError
 from wan_engine.journal import codec
 from wan_engine.journal.owner import is_dead
 from wan_engine.journal.records import Claim, DeliveryState, HistoryEntry, JobRecord, JournalState, ResultRecord
 from wan_engine.journal.schema import DDL, SCHEMA_VERSION
+from wan_engine.redaction import redact
 from wan_engine.sinks.config import SinkConfig
 from wan_engine.states import JobState
+
+FALLBACK_NAME = f"wan-engine-fallback-{os.getuid() if hasattr(os, 'getuid') else 'user'}.jsonl"
+"""Where a provider id goes when neither the journal nor a file beside it can be written."""
 
 
 class SqliteJournal:
@@ -46,6 +62,8 @@ class SqliteJournal:
         self._db.execute("PRAGMA journal_mode = WAL")
         self._db.execute(f"PRAGMA synchronous = {synchronous}")
         self._db.execute("PRAGMA foreign_keys = ON")
+        self._fences: dict[str, tuple[str, int]] = {}
+        """Jobs this object holds a lease on: key -> (owner, epoch). Writes on them are fenced."""
         self._create()
 
     def _create(self) -> None:
@@ -80,6 +98,28 @@ class SqliteJournal:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    # -- fencing -------------------------------------------------------------------------
+
+    def _fence(self, db: sqlite3.Connection, key: str) -> None:
+        """Inside a write transaction: refuse the write if this holder lost the job's lease."""
+        held = self._fences.get(key)
+        if held is None:
+            return  # not a lease holder's write (a tool, a test): nothing to fence against
+        owner, epoch = held
+        row = db.execute(
+            "SELECT 1 FROM leases JOIN fences USING (job_key) WHERE job_key = ? AND owner = ? AND epoch = ?",
+            (key, owner, epoch),
+        ).fetchone()
+        if row is None:
+            raise LeaseLostError(key, owner)  # the fence stays: every later write is refused too
+
+    @staticmethod
+    def _next_epoch(db: sqlite3.Connection, key: str) -> int:
+        row = db.execute("SELECT epoch FROM fences WHERE job_key = ?", (key,)).fetchone()
+        epoch = (row["epoch"] if row is not None else 0) + 1
+        db.execute("INSERT OR REPLACE INTO fences VALUES (?, ?)", (key, epoch))
+        return epoch
+
     # -- helpers -------------------------------------------------------------------------
 
     @staticmethod
@@ -102,6 +142,7 @@ class SqliteJournal:
     ) -> None:
         assignments = ", ".join(f"{name} = ?" for name in columns)
         with self._write() as db:
+            self._fence(db, key)
             updated = db.execute(
                 f"UPDATE jobs SET state = ?, updated_at = ?{', ' + assignments if columns else ''} WHERE key = ?",
                 (state.value, codec.iso(at), *columns.values(), key),
@@ -142,18 +183,60 @@ class SqliteJournal:
                 )
             if owner is not None:
                 db.execute("INSERT INTO leases VALUES (?, ?, ?)", (key, owner, time.time() + lease_s))
+                self._fences[key] = (owner, self._next_epoch(db, key))
             self._history(db, key, at, "submit_intent", JournalState.SUBMITTING.value, {"sinks": names})
         return key
 
     def mark_submitted(self, key: str, provider_id: str, at: datetime) -> None:
-        self._set_state(
-            key, JournalState.SUBMITTED, at, "submitted", {"provider_id": provider_id}, provider_id=provider_id
-        )
+        """The paid job's id, durably; if the file cannot take it, the id still reaches the user.
+
+        Disk full or a read-only journal after the provider answered must not leave the id
+        only in memory: it goes into the raised error, onto stderr, and into a fallback file.
+        """
+        try:
+            self._set_state(
+                key, JournalState.SUBMITTED, at, "submitted", {"provider_id": provider_id}, provider_id=provider_id
+            )
+        except (sqlite3.Error, OSError) as exc:
+            model = self._model_of(key)
+            fallback = self._fallback_record(key, model, provider_id, at, f"{type(exc).__name__}: {exc}")
+            error = JournalUnwritableError(provider_id, model, f"{type(exc).__name__}: {exc}", fallback)
+            print(f"wan-engine: {error}", file=sys.stderr, flush=True)
+            raise error from exc
+
+    def _model_of(self, key: str) -> str:
+        try:
+            row = self._db.execute("SELECT model FROM jobs WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error:
+            return "?"
+        return str(row["model"]) if row is not None else "?"
+
+    def _fallback_record(self, key: str, model: str, provider_id: str, at: datetime, reason: str) -> str | None:
+        """Append one JSON line naming the job to the first writable fallback file; its path, or None."""
+        line = json.dumps(
+            {"journal": str(self.path), "key": key, "model": model, "provider_id": provider_id,
+             "at": codec.iso(at), "reason": reason},
+        )  # fmt: skip
+        candidates = [Path(f"{self.path}.fallback.jsonl"), Path(tempfile.gettempdir()) / FALLBACK_NAME]
+        for candidate in candidates:
+            try:
+                fd = os.open(candidate, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                try:
+                    os.write(fd, (line + "\n").encode())
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            except OSError:
+                continue
+            return str(candidate)
+        return None
 
     def mark_submit_unknown(self, key: str, reason: str, at: datetime) -> None:
+        reason = redact(reason)
         self._set_state(key, JournalState.SUBMIT_UNKNOWN, at, "submit_unknown", {"reason": reason}, error=reason)
 
     def mark_refused(self, key: str, reason: str, at: datetime) -> None:
+        reason = redact(reason)
         self._set_state(key, JournalState.REFUSED, at, "refused", {"reason": reason}, error=reason)
 
     # -- following the job ---------------------------------------------------------------
@@ -179,10 +262,12 @@ class SqliteJournal:
         )
 
     def record_error(self, key: str, state: JournalState, error: str, at: datetime) -> None:
+        error = redact(error)  # error texts may quote a signed URL; the result record keeps the usable one
         self._set_state(key, state, at, "error", {"error": error}, error=error)
 
     def record_event(self, key: str, event: str, at: datetime, detail: Mapping[str, Any] | None = None) -> None:
         with self._write() as db:
+            self._fence(db, key)
             self._history(db, key, at, event, None, detail or {})
 
     # -- delivering ----------------------------------------------------------------------
@@ -200,7 +285,9 @@ class SqliteJournal:
         error: str | None = None,
     ) -> None:
         started = 1 if state is DeliveryState.STARTED else 0
+        error = redact(error) if error is not None else None
         with self._write() as db:
+            self._fence(db, key)
             updated = db.execute(
                 "UPDATE sinks SET state = ?, location = COALESCE(?, location), sha256 = COALESCE(?, sha256),"
                 " size = COALESCE(?, size), error = ?, attempts = attempts + ?, updated_at = ?"
@@ -264,11 +351,31 @@ class SqliteJournal:
         with self._write() as db:
             now = time.time()
             row = db.execute("SELECT owner, expires_at FROM leases WHERE job_key = ?", (key,)).fetchone()
+            held = self._fences.get(key)
+            if held is not None and held[0] == owner:
+                # A renewal: only while nobody took the job over since (same owner, same epoch).
+                fence = db.execute("SELECT epoch FROM fences WHERE job_key = ?", (key,)).fetchone()
+                if row is None or row["owner"] != owner or fence is None or fence["epoch"] != held[1]:
+                    holder = row["owner"] if row is not None else "another worker (since finished)"
+                    return Claim(False, holder, row["expires_at"] if row is not None else now)
+                db.execute("UPDATE leases SET expires_at = ? WHERE job_key = ?", (now + lease_s, key))
+                return Claim(True, owner, now + lease_s)
             if row is not None and row["owner"] != owner and row["expires_at"] > now and not is_dead(row["owner"]):
                 return Claim(False, row["owner"], row["expires_at"])
             db.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)", (key, owner, now + lease_s))
+            self._fences[key] = (owner, self._next_epoch(db, key))
             return Claim(True, owner, now + lease_s)
 
     def release(self, key: str, owner: str) -> None:
         with self._write() as db:
+            held = self._fences.get(key)
+            if held is not None and held[0] == owner:
+                del self._fences[key]
+                # Only our own lease: a stale holder must not delete the one that replaced it.
+                db.execute(
+                    "DELETE FROM leases WHERE job_key = ? AND owner = ?"
+                    " AND EXISTS (SELECT 1 FROM fences WHERE job_key = ? AND epoch = ?)",
+                    (key, owner, key, held[1]),
+                )
+                return
             db.execute("DELETE FROM leases WHERE job_key = ? AND owner = ?", (key, owner))

@@ -14,6 +14,12 @@ Contract every implementation must keep:
   that owner's lease in one transaction;
 * ``claim`` is atomic across processes: two owners never both hold a live
   lease on a job;
+* writes are fenced by lease: once a store has taken a job's lease for an owner
+  (``intend`` with an owner, or ``claim``), every later write on that job
+  through it commits only if that owner still holds the lease it took (a
+  compare-and-set on owner and a per-job epoch that rises at each change of
+  hands); otherwise it raises ``LeaseLostError`` and changes nothing, and a
+  renewing ``claim`` answers not taken;
 * nothing passed in is a credential (the engine never passes headers or
   keys), and a store must not add any.
 """
@@ -104,7 +110,10 @@ class JournalStore(Protocol):
     # -- leases (who may poll and deliver a job now) --------------------------------------
 
     def claim(self, key: str, owner: str, lease_s: float) -> Claim:
-        """Take (or extend) the lease on ``key`` unless another live owner holds it."""
+        """Take (or extend) the lease on ``key`` unless another live owner holds it.
+
+        Extending fails (not taken) if the job changed hands since this store took it.
+        """
         ...
 
     def release(self, key: str, owner: str) -> None: ...

@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 
+from wan_engine import plugins
 from wan_engine.errors import MissingSecretError, UsageError
 
 _SECRET_NAME = re.compile(r"secret|password|passwd|token|credential|api_?key|access_key|private", re.IGNORECASE)
@@ -46,6 +47,14 @@ class SinkConfig:
     @property
     def sink_name(self) -> str:
         return self.name or str(self.options.get("name") or self.plugin)
+
+    def check(self) -> None:
+        """Raise ``UnknownPluginError`` if no sink plugin has this name or takes these options.
+
+        Reads no secret and builds nothing: it is meant to run before a paid submit, so a
+        misspelt sink or option is refused while nothing has been paid for yet.
+        """
+        plugins.check("sink", self.plugin, {*self.options, *self.secret_env, "name"})
 
     def build_options(self, env: Mapping[str, str]) -> dict[str, Any]:
         """The keyword options for the plugin, secrets read from ``env`` now (never stored)."""

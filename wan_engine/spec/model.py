@@ -136,6 +136,8 @@ class ProviderSpec:
     """The sandbox's answer to a successful cancel, when the provider does not answer with a status document."""
     unknown_task_status: str | None = None
     """The status a status request for an unknown job id answers with (HTTP 200), when not a 404."""
+    resubmit_statuses: list[int] = attrs.field(factory=lambda: [429])
+    """HTTP statuses to a submit that the provider guarantees created no job, so the submit may be sent again."""
     source_file: str = ""
 
     def can_cancel_in(self, state: JobState) -> bool:

@@ -7,6 +7,7 @@ per error), each with its JSON path; the schema is compiled once per model.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import jsonschema
@@ -97,9 +98,25 @@ def describe_error(
     return [Problem(path, f"{message}; rule: {rule}" if rule else message)]
 
 
+def non_finite(params: Any, path: str = "$") -> list[Problem]:
+    """NaN and ±Infinity anywhere in the parameters: JSON cannot carry them, and JSON Schema does not
+    reject them (every comparison with NaN is false, so ``minimum``/``maximum`` let it through)."""
+    found: list[Problem] = []
+    stack: list[tuple[Any, str]] = [(params, path)]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append(Problem(where, f"must be a finite number (got {value}; JSON has no NaN or Infinity)"))
+        elif isinstance(value, dict):
+            stack.extend((v, _child(where, str(k))) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(value))
+    return found
+
+
 def violations(validator: jsonschema.Draft202012Validator, params: Any) -> list[Problem]:
     root = validator.schema if isinstance(validator.schema, dict) else {}
-    found: list[Problem] = []
+    found: list[Problem] = non_finite(params)
     for error in validator.iter_errors(params):
         found.extend(describe_error(error, root))
     unique = sorted(set(found), key=lambda p: (p.path, p.message))
