@@ -77,6 +77,25 @@ async def test_deeply_nested_json_is_a_protocol_error(hostile: Hostile, depth: i
     assert "nested deeper" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "document",
+    [["completed"], "completed", 3, None, {"id": "gen-1"}],
+    ids=["list", "string", "number", "null", "no-status"],
+)
+async def test_a_status_answer_that_is_not_a_status_document_is_a_protocol_error(
+    hostile: Hostile, document: object
+) -> None:
+    async def odd(api: HostileApi, request: web.Request) -> web.StreamResponse:
+        return web.json_response(document)
+
+    hostile.api.status = odd
+    job = await hostile.engine.submit(MODEL, PARAMS)
+    with pytest.raises(ProtocolError) as caught:
+        await job.wait()
+    assert "no status at /status" in str(caught.value) and caught.value.job_id == job.id
+    assert len(hostile.api.submissions) == 1
+
+
 @pytest.mark.parametrize("status", [{"state": "done"}, ["completed"], 3, True])
 async def test_a_status_of_the_wrong_json_type_is_a_protocol_error(hostile: Hostile, status: object) -> None:
     async def odd(api: HostileApi, request: web.Request) -> web.StreamResponse:

@@ -370,7 +370,11 @@ class ProviderClient:
             )
         self._redact_error_texts(provider, response.document)
         status = json_pointer.resolve(response.document, provider.status_pointer)
-        if status is not None and not isinstance(status, str):
+        if not isinstance(response.document, dict) or status is None:
+            raise ProtocolError(
+                f"{what}: the answer has no status at {provider.status_pointer}", status=response.status, job_id=job_id
+            )
+        if not isinstance(status, str):
             raise ProtocolError(
                 f"{what}: the status at {provider.status_pointer} is a {type(status).__name__}, not a string",
                 status=response.status,
