@@ -8,6 +8,9 @@ in for S3. Each case runs in its own child process, so its peak memory is
 that child's own RSS high-water mark (VmHWM from /proc), untouched by the others:
 
 * ``curl``    – ``curl -o`` to disk (if curl is installed): the ceiling;
+* ``curl+fsync`` – ``curl -o`` then ``sync FILE`` (durable, as the file sink is);
+* ``curl|tee|openssl`` – the file sink's job in C tools: ``curl | tee FILE |
+  openssl dgst -sha256`` then ``sync FILE``;
 * ``aiohttp`` – a bare aiohttp download to the same disk, 1 MiB chunks: the
   ceiling for Python doing nothing but writing;
 * ``file``    – ``deliver()`` to the file sink (hash, fsync, atomic rename, sidecar);
@@ -36,7 +39,15 @@ from typing import Any
 
 MiB = 1024 * 1024
 MODEL = "alibaba/wan-2-7-r2v"
-CASES = ("curl", "aiohttp", "file", "s3", "file+s3")
+CASES = ("curl", "curl+fsync", "curl|tee|openssl", "aiohttp", "file", "s3", "file+s3")
+SHELL_CASES = {
+    # the ceiling: download to disk, nothing else
+    "curl": 'curl -sS -f -o "$1" "$2"',
+    # the same, then made durable as the file sink does (coreutils `sync FILE` fsyncs that file)
+    "curl+fsync": 'curl -sS -f -o "$1" "$2" && sync "$1"',
+    # the file sink's whole job done by C tools: download, write, SHA-256, durable
+    "curl|tee|openssl": 'curl -sS -f "$2" | tee "$1" | openssl dgst -sha256 >/dev/null && sync "$1"',
+}
 
 
 # -- the child side: one case, then report as JSON on stdout --------------------------------
@@ -119,10 +130,29 @@ def child(case: str, url: str, folder: Path, s3_options: dict[str, Any]) -> None
 # -- the parent side: sandbox, SeaweedFS, one child per case --------------------------------
 
 
+def tree_rss_kib(pid: int) -> int:
+    """The RSS of a process and all its descendants (a shell pipeline), in KiB, right now."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += peak_rss_kib(current, "VmRSS")
+        todo.extend(children.get(current, []))
+    return total
+
+
 def run_child(args: list[str]) -> tuple[str, float, int]:
     """Run a child; returns its stdout, wall seconds and peak RSS in KiB.
 
-    The peak is the child's VmHWM, polled while it runs. (``wait4``'s
+    The peak is the child's VmHWM, polled while it runs, or for a pipeline the
+    largest sum of its processes' RSS seen while polling. (``wait4``'s
     ru_maxrss would be wrong here: Linux carries the forking parent's RSS,
     sandbox included, into the child's high-water mark across exec.)
     """
@@ -131,7 +161,7 @@ def run_child(args: list[str]) -> tuple[str, float, int]:
     with tempfile.TemporaryFile() as out:
         process = subprocess.Popen(args, stdout=out)
         while process.poll() is None:
-            peak = max(peak, peak_rss_kib(process.pid))
+            peak = max(peak, peak_rss_kib(process.pid), tree_rss_kib(process.pid))
             time.sleep(0.01)
         seconds = time.perf_counter() - started
         out.seek(0)
@@ -173,9 +203,10 @@ def main() -> None:
     from wan_engine.spec.registry import SpecRegistry
 
     cases = [c for c in args.cases.split(",") if c]
-    if "curl" in cases and shutil.which("curl") is None:
-        print("curl is not installed: skipping the curl ceiling")
-        cases.remove("curl")
+    for case in [c for c in cases if c in SHELL_CASES]:
+        if shutil.which("curl") is None or ("openssl" in case and shutil.which("openssl") is None):
+            print(f"curl or openssl is not installed: skipping {case}")
+            cases.remove(case)
     size = args.size_mib * MiB
     work = Path(args.dir or tempfile.mkdtemp(prefix="wan-engine-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -190,11 +221,11 @@ def main() -> None:
             expected = sandbox.media_sha256(job_id)
             s3_options = seaweed.options() if seaweed else {}
             for case in cases:
-                folder = work / case.replace("+", "-")
+                folder = work / "".join(c if c.isalnum() else "-" for c in case)
                 folder.mkdir()
-                if case == "curl":
+                if case in SHELL_CASES:
                     target = folder / "curl.mp4"
-                    _out, seconds, rss = run_child(["curl", "-sS", "-f", "-o", str(target), url])
+                    _out, seconds, rss = run_child(["sh", "-c", SHELL_CASES[case], "sh", str(target), url])
                     outcome = {"size": target.stat().st_size, "sha256": _sha256_file(target), "seconds": seconds}
                 else:
                     command = [sys.executable, __file__, "--child", case, "--url", url, "--dir", str(folder),
@@ -216,15 +247,19 @@ def main() -> None:
         if not args.dir:
             shutil.rmtree(work, ignore_errors=True)
 
-    ceilings = [r for r in rows if r["case"] in ("curl", "aiohttp")]
+    ceilings = [r for r in rows if r["case"] == "curl"] or [r for r in rows if r["case"] == "aiohttp"]
     best = min((r["seconds"] for r in ceilings), default=None)
-    print(f"\ndelivering {args.size_mib} MiB from the sandbox ({os.cpu_count()} CPUs)\n")
-    print(f"{'case':<10} {'MiB/s':>8} {'vs ceiling':>11} {'peak RSS MiB':>13} {'after imports':>14}")
+    load = os.getloadavg()
+    print(f"\ndelivering {args.size_mib} MiB from the sandbox ({os.cpu_count()} CPUs, load average "
+          f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end)\n")  # fmt: skip
+    ceiling = ceilings[0]["case"] if ceilings else "-"
+    print(f"{'case':<17} {'seconds':>8} {'MiB/s':>7} {'vs ' + ceiling:>9} {'peak RSS MiB':>13} {'after imports':>14}")
     for row in rows:
         rate = args.size_mib / row["seconds"]
         ratio = f"{best / row['seconds']:.2f}" if best else "-"
         baseline = f"{row['baseline_kib'] / 1024:.1f}" if row["baseline_kib"] else "-"
-        print(f"{row['case']:<10} {rate:>8.0f} {ratio:>11} {row['rss_kib'] / 1024:>13.1f} {baseline:>14}")
+        print(f"{row['case']:<17} {row['seconds']:>8.2f} {rate:>7.0f} {ratio:>9} {row['rss_kib'] / 1024:>13.1f} "
+              f"{baseline:>14}")  # fmt: skip
 
 
 if __name__ == "__main__":

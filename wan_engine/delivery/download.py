@@ -179,7 +179,9 @@ class _Download:
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=self.policy.connect_timeout_s, sock_read=self.policy.read_timeout_s
         )
-        async with self.session.get(self.url, headers=headers, timeout=timeout, allow_redirects=True) as response:
+        async with self.session.get(
+            self.url, headers=headers, timeout=timeout, allow_redirects=True, read_bufsize=self.policy.chunk_size
+        ) as response:  # read_bufsize: whole chunks come out of aiohttp's buffer, not 64 KiB pieces
             if response.url.scheme not in ("http", "https"):
                 raise self.error(UnsupportedUrlError, f"redirected to a {response.url.scheme} URL")
             skip = await self._check_response(response)
@@ -231,7 +233,7 @@ class _Download:
         prefix = hashlib.sha256() if skip else None
         expected_prefix = self.hasher.copy().hexdigest() if skip else None
         chunk_size = self.policy.chunk_size
-        async for piece in response.content.iter_chunked(min(chunk_size, 256 * 1024)):
+        async for piece in response.content.iter_chunked(chunk_size):
             if skip:
                 assert prefix is not None
                 dropped = piece[:skip]
@@ -242,6 +244,9 @@ class _Download:
                     raise self.error(DownloadError, "the result changed between attempts (the prefix differs)")
                 if not piece:
                     continue
+            if not self._buffer:  # the usual case: aiohttp's bytes handed on as they are, never copied
+                await self._hand_over(piece)
+                continue
             self._buffer += piece
             while len(self._buffer) >= chunk_size:
                 await self._flush(chunk_size)
@@ -264,6 +269,9 @@ class _Download:
             with memoryview(self._buffer) as view:
                 chunk = bytes(view[:size])  # one copy, not two
             del self._buffer[:size]
+        await self._hand_over(chunk)
+
+    async def _hand_over(self, chunk: bytes) -> None:
         if self.info is not None and self.info.size is not None and self.offset + len(chunk) > self.info.size:
             raise self.error(SizeMismatchError, f"the body is longer than its Content-Length {self.info.size}")
         self.hasher.update(chunk)
