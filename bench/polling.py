@@ -102,10 +102,14 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
 
 
+WARM_UP = 100
+"""Jobs after which the strategies are also compared once the learned one has learned (the last column)."""
+
+
 async def run(
     registry: SpecRegistry, strategy: PollingStrategy, durations: list[float]
-) -> tuple[float, float, float]:
-    """Mean delay, p95 delay and mean reads per job of one strategy over the stream of jobs."""
+) -> tuple[float, float, float, float]:
+    """Mean delay, p95 delay, mean reads per job, and mean delay after the warm-up, over the stream of jobs."""
     clock = VirtualClock()
     transport = SimulatedProvider(clock)
     engine = Engine(registry, transport=transport, clock=clock)
@@ -114,7 +118,8 @@ async def run(
         delay, reads = await detection(engine, transport, strategy, duration)
         delays.append(delay)
         requests.append(reads)
-    return statistics.mean(delays), p95(delays), statistics.mean(requests)
+    later = delays[WARM_UP:] or delays
+    return statistics.mean(delays), p95(delays), statistics.mean(requests), statistics.mean(later)
 
 
 async def main() -> None:
@@ -129,7 +134,7 @@ async def main() -> None:
     print(f"{args.jobs} simulated jobs per row, log-normal durations around {TYPICAL_S:.0f} s (virtual time)\n")
     header = (
         f"{'spread':>6} {'strategy':<12} {'mean delay s':>12} {'p95 delay s':>11} "
-        f"{'requests/job':>12} {'req vs fixed':>12} {'delay vs oracle':>15}"
+        f"{'requests/job':>12} {'req vs fixed':>12} {'delay vs oracle':>15} {'after ' + str(WARM_UP) + ' jobs':>14}"
     )
     for spread in (float(s) for s in args.spreads.split(",")):
         rng = random.Random(args.seed)
@@ -140,7 +145,7 @@ async def main() -> None:
         )
         print(header)
         learned = Learned(requests_per_job=args.budget, model=MODEL)
-        rows: dict[str, tuple[float, float, float]] = {
+        rows: dict[str, tuple[float, float, float, float]] = {
             "fixed-15s": await run(registry, FixedInterval(15.0), durations),
             "exponential": await run(registry, ExponentialBackoff(rng=random.Random(args.seed)), durations),
             "adaptive": await run(registry, Adaptive(), durations),
@@ -152,11 +157,12 @@ async def main() -> None:
         rows["oracle"] = await run(registry, Learned(requests_per_job=target, known=truth), durations)
         budget = target + (target - rows["oracle"][2])
         rows["oracle"] = await run(registry, Learned(requests_per_job=budget, known=truth), durations)
-        fixed_requests, oracle_delay = rows["fixed-15s"][2], rows["oracle"][0]
-        for name, (mean_delay, p95_delay, mean_requests) in rows.items():
+        fixed_requests, oracle_delay, oracle_later = rows["fixed-15s"][2], rows["oracle"][0], rows["oracle"][3]
+        for name, (mean_delay, p95_delay, mean_requests, later) in rows.items():
             print(
                 f"{spread:>6.2f} {name:<12} {mean_delay:>12.2f} {p95_delay:>11.2f} {mean_requests:>12.2f} "
-                f"{mean_requests / fixed_requests:>12.3f} {mean_delay / oracle_delay:>15.3f}"
+                f"{mean_requests / fixed_requests:>12.3f} {mean_delay / oracle_delay:>15.3f} "
+                f"{later / oracle_later:>14.3f}"
             )
         estimate = learned.durations.estimate(MODEL, None, typical_s=TYPICAL_S)
         print(f"       learned estimate after {args.jobs} jobs: median {estimate.median_s:.0f} s, "
