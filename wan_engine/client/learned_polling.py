@@ -138,9 +138,11 @@ class Learned:
             return None
         model = ctx.model or self.model
         estimate = self.durations.estimate(model, ctx.params, typical_s=typical, spread=ctx.hints.duration_spread)
-        # Rounded (0.5 % in the median, 3 % in the spread) so the schedule is re-solved only when the
-        # estimate really moves, not after every job.
-        return LogNormal(round(estimate.mu / 0.005) * 0.005, math.exp(round(math.log(estimate.sigma) / 0.03) * 0.03))
+        # Rounded (the median to a twentieth of the spread, the spread to 3 %) so the schedule is
+        # re-solved only when the estimate really moves, not after every job.
+        sigma = math.exp(round(math.log(estimate.sigma) / 0.03) * 0.03)
+        step = sigma / 20
+        return LogNormal(round(estimate.mu / step) * step, sigma)
 
     def _bounds(self, ctx: PollContext, distribution: LogNormal) -> tuple[float, float]:
         min_gap = max(ctx.hints.min_interval_s or 0.0, 1.0)
