@@ -4,9 +4,16 @@ The sandbox runs in its own process; each client runs in its own process too
 so its peak memory (VmHWM) is its own. Both clients make the same requests:
 one submit per job, then a status read per job every --interval seconds until
 the job completes. Reported: status reads per second during the waiting phase,
+the client's CPU time per status read (user + system, waiting phase only),
 and peak memory per in-flight job ((VmHWM - RSS before the jobs) / N).
 
-    python bench/engine_overhead.py [--jobs 1000 10000] [--duration 5] [--interval 1]
+Jobs must be long enough that every job really polls: by default the
+sandbox's job duration is chosen per row so that, at the read rate the
+sandbox can serve (~1,500-2,000/s on 2 cores), each job is read about
+``--reads-per-job`` times before it completes; the table shows reads per job
+so a row where jobs finished before being polled is visible.
+
+    python bench/engine_overhead.py [--jobs 1000 10000 100000] [--interval 1] [--reads-per-job 3]
 """
 
 from __future__ import annotations
@@ -41,11 +48,17 @@ async def run_engine(base_url: str, jobs: int, interval: float) -> dict[str, Any
     async with Engine(base_urls={"aimlapi": base_url}, env={"AIMLAPI_KEY": KEY}) as engine:
         handles = await asyncio.gather(*(engine.submit(MODEL, prompt=f"job {i}") for i in range(jobs)))
         sent = engine.client.requests_sent
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(job.wait(strategy=FixedInterval(interval)) for job in handles))
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         reads = engine.client.requests_sent - sent
-    return {"reads": reads, "elapsed": elapsed, "rss_before_kib": rss_before, "hwm_kib": memory_kib("VmHWM")}
+    return {
+        "reads": reads,
+        "elapsed": elapsed,
+        "cpu": cpu,
+        "rss_before_kib": rss_before,
+        "hwm_kib": memory_kib("VmHWM"),
+    }
 
 
 async def run_bare(base_url: str, jobs: int, interval: float) -> dict[str, Any]:
@@ -73,10 +86,16 @@ async def run_bare(base_url: str, jobs: int, interval: float) -> dict[str, Any]:
                         return
 
         ids = await asyncio.gather(*(submit(i) for i in range(jobs)))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(wait(job_id) for job_id in ids))
-        elapsed = time.perf_counter() - started
-    return {"reads": reads, "elapsed": elapsed, "rss_before_kib": rss_before, "hwm_kib": memory_kib("VmHWM")}
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return {
+        "reads": reads,
+        "elapsed": elapsed,
+        "cpu": cpu,
+        "rss_before_kib": rss_before,
+        "hwm_kib": memory_kib("VmHWM"),
+    }
 
 
 def free_port() -> int:
@@ -127,7 +146,9 @@ def client(kind: str, base_url: str, jobs: int, interval: float) -> dict[str, An
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--duration", type=float, default=5.0, help="simulated job duration (s)")
+    parser.add_argument("--duration", type=float, help="simulated job duration (s); default: see --reads-per-job")
+    parser.add_argument("--reads-per-job", type=float, default=3.0, help="aim for this many reads per job")
+    parser.add_argument("--serve-rate", type=float, default=1500.0, help="reads/s the sandbox is assumed to serve")
     parser.add_argument("--interval", type=float, default=1.0, help="status read interval per job (s)")
     parser.add_argument("--child", choices=["engine", "bare"])
     parser.add_argument("--base-url")
@@ -137,31 +158,38 @@ def main() -> None:
         print(json.dumps(asyncio.run(runner(args.base_url, args.jobs[0], args.interval))))
         return
     print(
-        f"sandbox job duration {args.duration:g} s, one status read per job every {args.interval:g} s; "
+        f"one status read per job every {args.interval:g} s (or as fast as the sandbox answers); "
         f"{os.cpu_count()} cores shared by sandbox and client\n"
     )
     print(
-        f"{'jobs':>6} {'client':<7} {'reads':>7} {'reads/s':>8} {'KiB/job':>8} {'reads/s ratio':>13} {'mem ratio':>9}"
+        f"{'jobs':>7} {'client':<7} {'job s':>6} {'reads':>8} {'reads/job':>9} {'reads/s':>8} {'CPU µs/read':>11} "
+        f"{'KiB/job':>8} {'reads/s ratio':>13} {'CPU ratio':>9} {'mem ratio':>9}"
     )
     for jobs in args.jobs:
+        duration = args.duration or max(5.0, args.reads_per_job * max(args.interval, jobs / args.serve_rate))
         rows = {}
         for kind in ("bare", "engine"):
-            sandbox, base_url = start_sandbox(args.duration)
+            sandbox, base_url = start_sandbox(duration)
             try:
                 rows[kind] = client(kind, base_url, jobs, args.interval)
             finally:
                 sandbox.terminate()
                 sandbox.wait()
+        base = rows["bare"]
+        base_rate = base["reads"] / base["elapsed"]
+        base_mem = (base["hwm_kib"] - base["rss_before_kib"]) / jobs
+        base_cpu = base["cpu"] / base["reads"]
         for kind, row in rows.items():
             rate = row["reads"] / row["elapsed"]
             per_job = (row["hwm_kib"] - row["rss_before_kib"]) / jobs
-            base = rows["bare"]
-            base_rate = base["reads"] / base["elapsed"]
-            base_mem = (base["hwm_kib"] - base["rss_before_kib"]) / jobs
+            cpu = row["cpu"] / row["reads"]
             print(
-                f"{jobs:>6} {kind:<7} {row['reads']:>7} {rate:>8.0f} {per_job:>8.1f} "
-                f"{rate / base_rate:>13.2f} {per_job / base_mem:>9.2f}"
+                f"{jobs:>7} {kind:<7} {duration:>6.0f} {row['reads']:>8} {row['reads'] / jobs:>9.2f} {rate:>8.0f} "
+                f"{cpu * 1e6:>11.0f} {per_job:>8.1f} {rate / base_rate:>13.2f} {cpu / base_cpu:>9.2f} "
+                f"{per_job / base_mem:>9.2f}"
             )
+    load = os.getloadavg()
+    print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":

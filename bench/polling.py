@@ -5,7 +5,18 @@ simulated provider whose jobs finish at durations drawn from a log-normal
 distribution around the seed document's example run (8 min 42 s = 522 s).
 The baseline is the seed's own loop: a status read every 15 s.
 
-    python bench/polling.py [--jobs 1000] [--seed 1]
+    python bench/polling.py [--jobs 1000] [--seed 1] [--spreads 0.05,0.1,0.2,0.4,0.8] [--budget 10]
+
+Strategies, each on the same stream of jobs (the same durations, in order):
+
+* ``fixed-15s``, ``exponential``, ``adaptive`` (today's);
+* ``learned``: starts from the spec's hint and, after each job, is told that
+  job's duration as the engine saw it (the middle of the last gap between
+  status reads, since nothing else is known), so learning is measured, not
+  assumed; its budget is ``--budget`` reads per job;
+* ``oracle``: the same optimal schedule with the *true* distribution given,
+  at the learned strategy's measured reads per job: the reference the
+  ``vs oracle`` column divides by.
 """
 
 from __future__ import annotations
@@ -17,8 +28,10 @@ import random
 import statistics
 import time
 
+from wan_engine.client.duration_model import LogNormal
 from wan_engine.client.engine import Engine
-from wan_engine.client.polling import Adaptive, ExponentialBackoff, FixedInterval, PollingStrategy
+from wan_engine.client.learned_polling import Learned
+from wan_engine.client.polling import Adaptive, ExponentialBackoff, FixedInterval, PollContext, PollingStrategy
 from wan_engine.client.provider_client import ProviderClient, Response
 from wan_engine.clock import VirtualClock
 from wan_engine.sandbox.jobs import SandboxJob
@@ -55,15 +68,32 @@ class SimulatedProvider(ProviderClient):
         return Response(200, status_document(job, state, "https://example.invalid/v.mp4", 0), {})
 
 
+class Watching:
+    """Passes a strategy through, remembering when the last status read before completion was made."""
+
+    def __init__(self, strategy: PollingStrategy) -> None:
+        self.strategy = strategy
+        self.last_elapsed = 0.0
+
+    def next_delay(self, ctx: PollContext) -> float:
+        self.last_elapsed = ctx.elapsed_s
+        return self.strategy.next_delay(ctx)
+
+
 async def detection(
     engine: Engine, transport: SimulatedProvider, strategy: PollingStrategy, duration: float
 ) -> tuple[float, int]:
     clock = engine.clock
     assert isinstance(clock, VirtualClock)
     simulated = transport.start(engine.spec(MODEL), duration)
-    job = engine.job(MODEL, simulated.id, submitted_at=clock.now())
+    submitted = clock.now()
+    job = engine.job(MODEL, simulated.id, submitted_at=submitted)
     before = transport.reads
-    await job.wait(strategy=strategy)
+    watching = Watching(strategy)
+    await job.wait(strategy=watching)
+    if isinstance(strategy, Learned) and strategy.known is None:
+        # What the engine knows: completion happened between the last two reads.
+        strategy.observe_between(MODEL, None, watching.last_elapsed, clock.now() - submitted)
     return clock.now() - simulated.completes_at, transport.reads - before
 
 
@@ -72,50 +102,73 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
 
 
+WARM_UP = 100
+"""Jobs after which the strategies are also compared once the learned one has learned (the last column)."""
+
+
+async def run(
+    registry: SpecRegistry, strategy: PollingStrategy, durations: list[float]
+) -> tuple[float, float, float, float]:
+    """Mean delay, p95 delay, mean reads per job, and mean delay after the warm-up, over the stream of jobs."""
+    clock = VirtualClock()
+    transport = SimulatedProvider(clock)
+    engine = Engine(registry, client=transport, clock=clock)
+    delays, requests = [], []
+    for duration in durations:
+        delay, reads = await detection(engine, transport, strategy, duration)
+        delays.append(delay)
+        requests.append(reads)
+    later = delays[WARM_UP:] or delays
+    return statistics.mean(delays), p95(delays), statistics.mean(requests), statistics.mean(later)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--spreads", default="0.05,0.1,0.2,0.4,0.8")
+    parser.add_argument("--budget", type=float, default=10.0, help="the learned strategy's reads per job")
     args = parser.parse_args()
     registry = SpecRegistry.discover()
     started = time.perf_counter()
     print(f"{args.jobs} simulated jobs per row, log-normal durations around {TYPICAL_S:.0f} s (virtual time)\n")
     header = (
         f"{'spread':>6} {'strategy':<12} {'mean delay s':>12} {'p95 delay s':>11} "
-        f"{'requests/job':>12} {'req ratio':>9} {'delay ratio':>11}"
+        f"{'requests/job':>12} {'req vs fixed':>12} {'delay vs oracle':>15} {'after ' + str(WARM_UP) + ' jobs':>14}"
     )
-    for spread in (0.05, 0.10, 0.20):
+    for spread in (float(s) for s in args.spreads.split(",")):
         rng = random.Random(args.seed)
         durations = [rng.lognormvariate(math.log(TYPICAL_S), spread) for _ in range(args.jobs)]
-        strategies: dict[str, PollingStrategy] = {
-            "fixed-15s": FixedInterval(15.0),
-            "exponential": ExponentialBackoff(rng=random.Random(args.seed)),
-            "adaptive": Adaptive(),
-        }
         print(
             f"durations: spread (log sd) {spread:.2f}, mean {statistics.mean(durations):.0f} s, "
             f"sd {statistics.pstdev(durations):.0f} s; adaptive assumes its default spread 0.10"
         )
         print(header)
-        baseline: tuple[float, float] | None = None
-        for name, strategy in strategies.items():
-            clock = VirtualClock()
-            transport = SimulatedProvider(clock)
-            engine = Engine(registry, client=transport, clock=clock)
-            delays, requests = [], []
-            for duration in durations:
-                delay, reads = await detection(engine, transport, strategy, duration)
-                delays.append(delay)
-                requests.append(reads)
-            mean_delay, mean_requests = statistics.mean(delays), statistics.mean(requests)
-            if baseline is None:
-                baseline = (mean_delay, mean_requests)
+        learned = Learned(requests_per_job=args.budget, model=MODEL)
+        rows: dict[str, tuple[float, float, float, float]] = {
+            "fixed-15s": await run(registry, FixedInterval(15.0), durations),
+            "exponential": await run(registry, ExponentialBackoff(rng=random.Random(args.seed)), durations),
+            "adaptive": await run(registry, Adaptive(), durations),
+            "learned": await run(registry, learned, durations),
+        }
+        # The oracle at the learned strategy's measured reads per job: its budget is corrected once by
+        # what the wait loop adds (its first read) so both spend the same number of reads.
+        truth, target = LogNormal(math.log(TYPICAL_S), spread), rows["learned"][2]
+        rows["oracle"] = await run(registry, Learned(requests_per_job=target, known=truth), durations)
+        budget = target + (target - rows["oracle"][2])
+        rows["oracle"] = await run(registry, Learned(requests_per_job=budget, known=truth), durations)
+        fixed_requests, oracle_delay, oracle_later = rows["fixed-15s"][2], rows["oracle"][0], rows["oracle"][3]
+        for name, (mean_delay, p95_delay, mean_requests, later) in rows.items():
             print(
-                f"{spread:>6.2f} {name:<12} {mean_delay:>12.2f} {p95(delays):>11.2f} {mean_requests:>12.2f} "
-                f"{mean_requests / baseline[1]:>9.3f} {mean_delay / baseline[0]:>11.3f}"
+                f"{spread:>6.2f} {name:<12} {mean_delay:>12.2f} {p95_delay:>11.2f} {mean_requests:>12.2f} "
+                f"{mean_requests / fixed_requests:>12.3f} {mean_delay / oracle_delay:>15.3f} "
+                f"{later / oracle_later:>14.3f}"
             )
-        print()
-    print(f"(ratios against fixed-15s in the same run; wall time {time.perf_counter() - started:.1f} s)")
+        estimate = learned.durations.estimate(MODEL, None, typical_s=TYPICAL_S)
+        print(f"       learned estimate after {args.jobs} jobs: median {estimate.median_s:.0f} s, "
+              f"spread {estimate.sigma:.3f} (true {TYPICAL_S:.0f} s, {spread:.3f})\n")  # fmt: skip
+    print(f"(ratios in the same run: requests against fixed-15s, delay against the oracle; "
+          f"wall time {time.perf_counter() - started:.1f} s)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -17,14 +17,18 @@ def run(script: str, *args: str) -> str:
 
 def test_the_polling_benchmark_runs_and_prints_every_strategy_against_its_baseline() -> None:
     out = run("polling.py", "--jobs", "5")
-    rows = [line.split() for line in out.splitlines() if line.strip()[:4] in ("0.05", "0.10", "0.20")]
-    assert [row[1] for row in rows] == ["fixed-15s", "exponential", "adaptive"] * 3  # one block per spread
-    assert all(row[5] == "1.000" for row in rows if row[1] == "fixed-15s")  # the baseline's own ratio
-    assert "ratios against fixed-15s in the same run" in out
+    spreads = ("0.05", "0.10", "0.20", "0.40", "0.80")
+    rows = [line.split() for line in out.splitlines() if line.strip()[:4] in spreads]
+    names = ["fixed-15s", "exponential", "adaptive", "learned", "oracle"]
+    assert [row[1] for row in rows] == names * 5  # one block per spread
+    assert all(row[5] == "1.000" for row in rows if row[1] == "fixed-15s")  # requests against the fixed loop
+    assert all(row[6] == "1.000" for row in rows if row[1] == "oracle")  # delay against the oracle
+    assert "requests against fixed-15s, delay against the oracle" in out
 
 
 def test_the_engine_overhead_benchmark_runs_both_clients() -> None:
     out = run("engine_overhead.py", "--jobs", "20", "--duration", "0.5", "--interval", "0.1")
     rows = [line.split() for line in out.splitlines() if line.strip().startswith("20 ")]
     assert [row[1] for row in rows] == ["bare", "engine"]
-    assert all(int(row[2]) >= 20 for row in rows)  # every job read at least once
+    assert all(int(row[3]) >= 20 for row in rows)  # every job read at least once
+    assert all(float(row[6]) > 0 for row in rows)  # CPU per read

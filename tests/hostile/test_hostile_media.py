@@ -17,15 +17,13 @@ import pytest
 from hostile.conftest import MODEL, PARAMS
 from hostile.provider import KEY, SIGNATURE, Answer, MediaServer, assert_clean, media, mp4_bytes, ok, partial, sha256
 from wan_engine.clock import VirtualClock
-from wan_engine.delivery.download import (
+from wan_engine.delivery.download import DownloadOutcome, DownloadPolicy, download
+from wan_engine.errors import (
     DownloadError,
-    DownloadOutcome,
-    DownloadPolicy,
     NotAVideoError,
     ResourceChangedError,
     SizeMismatchError,
     UnsupportedUrlError,
-    download,
 )
 from wan_engine.journal.durable import DurableEngine
 from wan_engine.journal.records import SinkConfig

@@ -15,7 +15,7 @@ from wan_engine.clock import VirtualClock
 from wan_engine.errors import PathTemplateError, SinkError
 from wan_engine.sinks import DeliverySummary, Provenance, SinkContext, sink_from_name
 from wan_engine.sinks.file import FileSink
-from wan_engine.sinks.path_template import check_template, render, resolve_under, safe_fragment
+from wan_engine.sinks.path_template import check_template, distinct_fragment, render, resolve_under, safe_fragment
 
 WHEN = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
 DATA = b"\x00\x00\x00\x18ftypmp42" + os.urandom(100_000)
@@ -181,12 +181,76 @@ async def test_a_symlink_in_place_of_the_file_is_refused(tmp_path: Path, http: a
     assert not (tmp_path / "target.mp4").exists()
 
 
-async def test_a_symlink_staying_inside_the_root_is_followed(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+async def test_no_symlink_under_the_root_is_followed(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    """Even one that stays inside: a link checked now could point elsewhere a moment later."""
     (tmp_path / "real").mkdir()
     (tmp_path / "alias").symlink_to(tmp_path / "real")
-    location = await deliver_bytes(FileSink(tmp_path, template="alias/{id}.{ext}"), http)
-    assert read_bytes(location) == DATA
-    assert (tmp_path / "real" / "job-123.mp4").exists()
+    with pytest.raises(SinkError, match="symlink"):
+        await deliver_bytes(FileSink(tmp_path, template="alias/{id}.{ext}"), http)
+    assert list((tmp_path / "real").iterdir()) == []
+
+
+async def test_a_root_that_is_a_symlink_is_the_users_choice(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    await deliver_bytes(FileSink(tmp_path / "link", template="{id}.{ext}"), http)
+    assert read_bytes(tmp_path / "real" / "job-123.mp4") == DATA
+
+
+async def test_a_folder_swapped_for_a_symlink_during_delivery_cannot_lead_outside(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    """The folder is held by a handle from open() on: the swap changes names, not where bytes go."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    writer = await FileSink(root, template="{model}/{id}.{ext}").open(context(http))
+    await writer.write(DATA[:50_000])
+    folder = root / "alibaba_wan-2-7-r2v"
+    folder.rename(root / "moved-away")
+    folder.symlink_to(outside)  # what an attacker with write access to the root would do mid-download
+    await writer.write(DATA[50_000:])
+    await writer.commit(summary())
+    assert list(outside.iterdir()) == [], "nothing was written through the link"
+    assert read_bytes(root / "moved-away" / "job-123.mp4") == DATA
+    assert (root / "moved-away" / "job-123.mp4.json").exists()
+
+
+async def test_a_swap_before_abort_removes_nothing_outside(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    writer = await FileSink(root, template="{model}/{id}.{ext}").open(context(http))
+    await writer.write(DATA)
+    await writer.commit(summary())
+    folder = root / "alibaba_wan-2-7-r2v"
+    folder.rename(root / "moved-away")
+    folder.symlink_to(outside)
+    (outside / "job-123.mp4").write_bytes(b"someone else's file of the same name")
+    await writer.abort()  # a later sink failed: undo the commit, through the handle
+    assert (outside / "job-123.mp4").read_bytes() == b"someone else's file of the same name"
+    assert files_under(root / "moved-away") == []
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+async def test_ids_that_sanitise_alike_get_distinct_files(
+    tmp_path: Path, http: aiohttp.ClientSession, overwrite: bool
+) -> None:
+    ids = ["a/b", "a_b", "a:b", "a b", ".a_b", "a_b-" + "0" * 16]
+    sink = FileSink(tmp_path, template="{id}.{ext}", overwrite=overwrite)
+    locations = [await deliver_bytes(sink, http, provenance(job_id)) for job_id in ids]
+    assert len(set(locations)) == len(ids)
+    assert len([name for name in files_under(tmp_path) if name.endswith(".mp4")]) == len(ids)
+    sidecars = {json.loads(read_bytes(f"{location}.json"))["job_id"] for location in locations}
+    assert sidecars == set(ids)
+    assert Path(locations[1]).name == "a_b.mp4", "an id that needs no sanitising keeps its plain name"
+
+
+def test_distinct_fragment_is_injective_on_collision_classes() -> None:
+    values = ["x", "x/", "x_", "x-" + "a" * 16, "x-" + "b" * 16, "", ".", "..", "a" * 300, "a" * 301]
+    fragments = [distinct_fragment(v) for v in values]
+    assert len(set(fragments)) == len(values)
+    assert all(safe_fragment(f) == f and len(f) <= 200 for f in fragments)
 
 
 async def test_a_missing_root_fails_before_any_byte(tmp_path: Path, http: aiohttp.ClientSession) -> None:

@@ -130,3 +130,66 @@ async def test_credentials_come_from_the_standard_environment(
 def test_parts_below_the_s3_minimum_are_refused() -> None:
     with pytest.raises(ValueError, match="5 MiB"):
         S3Sink(bucket="b", part_size=MiB)
+
+
+class CountingParts:
+    """Wraps a writer's client: counts the parts travelling at once, can fail one part."""
+
+    def __init__(self, client: Any, fail_part: int | None = None) -> None:
+        self.client, self.fail_part = client, fail_part
+        self.travelling = self.most = 0
+        self.bodies: list[object] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    async def upload_part(self, **kwargs: Any) -> Any:
+        self.travelling += 1
+        self.most = max(self.most, self.travelling)
+        self.bodies.append(kwargs["Body"])
+        try:
+            if kwargs["PartNumber"] == self.fail_part:
+                raise OSError("connection reset by peer")
+            return await self.client.upload_part(**kwargs)
+        finally:
+            self.travelling -= 1
+
+
+@pytest.mark.parametrize("in_flight", [1, 3])
+async def test_parts_travel_concurrently_up_to_the_bound(
+    seaweed: SeaweedFS, s3_client: Any, http: aiohttp.ClientSession, in_flight: int
+) -> None:
+    prefix = unique_prefix()
+    data = os.urandom(31 * MiB + 5)  # six full 5 MiB parts and a short seventh, in 1 MiB chunks
+    sink = make_sink(seaweed, prefix, parts_in_flight=in_flight)
+    writer = await sink.open(SinkContext(PROVENANCE, "mp4", "video/mp4", len(data), VirtualClock(), http))
+    counting = writer.client = CountingParts(writer.client)
+    for start in range(0, len(data), MiB):
+        await writer.write(data[start : start + MiB])
+    location = await writer.commit(DeliverySummary(PROVENANCE, len(data), hashlib.sha256(data).hexdigest(), None))
+    assert counting.most == in_flight
+    assert len(counting.bodies) == 7
+    assert all(isinstance(body, bytearray) for body in counting.bodies), "each part buffer is sent as it is"
+    stored, _ = await object_bytes(s3_client, location.split("/", 3)[3])
+    assert stored == data, "parts completed out of order are assembled in order"
+
+
+async def test_a_failed_part_aborts_the_upload(
+    seaweed: SeaweedFS, s3_client: Any, http: aiohttp.ClientSession
+) -> None:
+    prefix = unique_prefix()
+    sink = make_sink(seaweed, prefix, parts_in_flight=2)
+    writer = await sink.open(SinkContext(PROVENANCE, "mp4", "video/mp4", None, VirtualClock(), http))
+    writer.client = CountingParts(writer.client, fail_part=2)
+    with pytest.raises(SinkError, match="OSError"):
+        for _ in range(30):
+            await writer.write(os.urandom(MiB))
+        await writer.commit(DeliverySummary(PROVENANCE, 30 * MiB, "0" * 64, None))
+    await writer.abort()
+    assert await pending_uploads_under(s3_client, prefix) == []
+    assert await keys_under(s3_client, prefix) == []
+
+
+def test_at_least_one_part_travels() -> None:
+    with pytest.raises(ValueError, match="parts_in_flight"):
+        S3Sink(bucket="b", parts_in_flight=0)

@@ -228,7 +228,7 @@ def child_env() -> dict[str, str]:
 def audit(trial: Path, counts: dict[str, Any]) -> dict[str, Any]:
     """Check one trial's journal, output folders and the server's counts; returns its figures."""
     from wan_engine.journal import SqliteJournal
-    from wan_engine.sinks.path_template import safe_fragment
+    from wan_engine.sinks.path_template import distinct_fragment
 
     with SqliteJournal(trial / "journal.sqlite3") as journal:
         records = journal.jobs()
@@ -255,7 +255,7 @@ def audit(trial: Path, counts: dict[str, Any]) -> dict[str, Any]:
             problems.append(f"job {record.key} ended {record.summary_state}")
     duplicate_notices = 0
     for record in delivered:
-        stem = safe_fragment(record.provider_id or "")
+        stem = distinct_fragment(record.provider_id or "")  # the file sink's own naming of ids
         for name in FILE_SINKS:
             if files[name][stem] != 1:
                 problems.append(f"job {record.provider_id}: {files[name][stem]} files in {name}")

@@ -241,6 +241,8 @@ class Job:
                         hints=self.spec.polling,
                         retry_after_s=self._server_hint_s,
                         remaining_s=remaining,
+                        model=self.spec.id,
+                        params=self.params,
                     )
                     await clock.sleep(bounded_delay(strategy.next_delay(ctx), ctx))
                     if deadline is not None and clock.now() - started >= deadline:

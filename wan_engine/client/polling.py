@@ -4,14 +4,16 @@ A strategy only proposes the next delay from what it knows (elapsed time, the
 spec's hints, the number of polls). ``bounded_delay`` then applies the rules
 every strategy must obey alike: the server's Retry-After, the provider's
 minimum interval, and the caller's deadline. Strategies are plugins
-(``wan_engine.client.polling`` entry points); these three are registered there too.
+(``wan_engine.strategies`` entry points); these three are registered there too, and
+``learned`` (learned_polling.py).
 """
 
 from __future__ import annotations
 
 import math
 import random
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import attrs
 
@@ -29,6 +31,10 @@ class PollContext:
     hints: PollingHints
     retry_after_s: float | None = None
     remaining_s: float | None = None
+    model: str | None = None
+    """The job's model id, for strategies that learn per model (None when the caller does not say)."""
+    params: Mapping[str, Any] | None = None
+    """The job's parameters, for strategies that learn how they move the duration."""
 
 
 class PollingStrategy(Protocol):

@@ -281,7 +281,12 @@ class _Download:
             total=None, sock_connect=self.policy.connect_timeout_s, sock_read=self.policy.read_timeout_s
         )
         async with self.session.get(
-            self.url, headers=headers, timeout=timeout, allow_redirects=True, max_redirects=self.policy.max_redirects
+            self.url,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=True,
+            max_redirects=self.policy.max_redirects,
+            read_bufsize=self.policy.chunk_size,  # whole chunks come out of aiohttp's buffer, not 64 KiB pieces
         ) as response:
             if response.url.scheme not in ("http", "https"):
                 raise self.error(UnsupportedUrlError, f"redirected to a {response.url.scheme} URL")
@@ -374,7 +379,7 @@ class _Download:
         expected_prefix = self.hasher.copy().hexdigest() if skip else None
         chunk_size = self.policy.chunk_size
         rate = _RateGuard(self.policy.min_bytes_per_s, self.policy.rate_window_s)
-        pieces = response.content.iter_chunked(min(chunk_size, 256 * 1024)).__aiter__()
+        pieces = response.content.iter_chunked(chunk_size).__aiter__()
         while True:
             started = rate.clock()
             try:
@@ -396,6 +401,9 @@ class _Download:
                     raise self.error(DownloadError, "the result changed between attempts (the prefix differs)")
                 if not piece:
                     continue
+            if not self._buffer:  # the usual case: aiohttp's bytes handed on as they are, never copied
+                await self._hand_over(piece)
+                continue
             self._buffer += piece
             while len(self._buffer) >= chunk_size:
                 await self._flush(chunk_size)
@@ -424,6 +432,9 @@ class _Download:
             with memoryview(self._buffer) as view:
                 chunk = bytes(view[:size])  # one copy, not two
             del self._buffer[:size]
+        await self._hand_over(chunk)
+
+    async def _hand_over(self, chunk: bytes) -> None:
         if self.info is not None and self.info.size is not None and self.offset + len(chunk) > self.info.size:
             raise self.error(SizeMismatchError, f"the body is longer than its Content-Length {self.info.size}")
         if self.offset + len(chunk) > self.policy.max_bytes:

@@ -16,6 +16,7 @@ followed) is still inside the root before anything is created.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import string
@@ -29,6 +30,7 @@ FIELDS = ("model", "id", "date", "time", "datetime", "ext", "spec_version")
 DEFAULT_TEMPLATE = "{model}/{date}/{id}.{ext}"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_DIGEST_SUFFIX = re.compile(r"-[0-9a-f]{16}$")
 
 
 def safe_fragment(value: str) -> str:
@@ -38,6 +40,23 @@ def safe_fragment(value: str) -> str:
     name could pass for the sink's own temporary files.
     """
     return _UNSAFE.sub("_", value).lstrip("._")[:200] or "_"
+
+
+def distinct_fragment(value: str) -> str:
+    """Like :func:`safe_fragment`, but two different values never give the same fragment.
+
+    ``a/b`` and ``a_b`` are different jobs and must not share (or overwrite)
+    one file. A value that sanitising leaves as it is stays as it is; any other
+    value gets ``-`` and 16 hex digits of its SHA-256 appended, and so does an
+    untouched value that already ends like that, so the two kinds of names can
+    never meet (up to a 64-bit hash collision).
+    """
+    safe = safe_fragment(value)
+    if safe == value and not _DIGEST_SUFFIX.search(value):
+        return safe
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    stem = "id" if safe == "_" else safe[:180]  # a leading "_" would be stripped when rendered
+    return f"{stem}-{digest}"
 
 
 def check_template(template: str) -> str:
@@ -72,7 +91,9 @@ def template_fields(provenance: Provenance, ext: str) -> dict[str, str]:
         "ext": ext,
         "spec_version": provenance.spec_version,
     }
-    return {name: safe_fragment(value) for name, value in values.items()}
+    fields = {name: safe_fragment(value) for name, value in values.items()}
+    fields["id"] = distinct_fragment(provenance.job_id)  # ids come from the provider: one file per id
+    return fields
 
 
 def render(template: str, fields: Mapping[str, str]) -> PurePosixPath:

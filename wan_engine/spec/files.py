@@ -7,8 +7,12 @@ claim, its body template names real parameters).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +61,69 @@ def schema_problems(validator: jsonschema.protocols.Validator, document: Any) ->
     return sorted(set(problems), key=lambda p: (p.path, p.message))
 
 
+CACHE_ENV = "WAN_ENGINE_CACHE_DIR"
+"""Where verdicts are kept (default: the user's cache folder); ``off`` turns the on-disk cache off."""
+
+
+def verdict_cache_dir() -> Path | None:
+    configured = os.environ.get(CACHE_ENV)
+    if configured == "off":
+        return None
+    if configured:
+        return Path(configured) / "spec-verdicts"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("wan-engine")) / "spec-verdicts"
+
+
+@functools.cache
+def _checker_identity() -> bytes:
+    """What a verdict depends on besides the file: the meta-schema's text and the validator's version."""
+    from importlib.metadata import version
+
+    return meta_schema_path().read_bytes() + f"\0jsonschema {version('jsonschema')}\0".encode()
+
+
+def _verdict_key(text: str) -> str:
+    return hashlib.sha256(_checker_identity() + text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _cached_as_valid(key: str) -> bool:
+    """True only if this exact text was found valid before: the marker file holds its own key.
+
+    A torn, truncated or foreign file does not hold the key and counts as a miss.
+    """
+    folder = verdict_cache_dir()
+    if folder is None:
+        return False
+    try:
+        return (folder / key[:2] / key).read_text(encoding="ascii") == key
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def _remember_valid(key: str) -> None:
+    """Record a valid verdict: written to a temporary file, then renamed, so readers see all or nothing.
+
+    Concurrent writers of the same key write the same content; the last rename
+    wins harmlessly. Any failure (read-only home, full disk) just skips the cache.
+    """
+    folder = verdict_cache_dir()
+    if folder is None:
+        return
+    with contextlib.suppress(OSError):
+        target = folder / key[:2]
+        target.mkdir(parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=target, prefix=".", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(key)
+            os.replace(temp, target / key)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp)
+
+
 @functools.lru_cache(maxsize=4096)
 def _format_problems(text: str) -> tuple[Problem, ...]:
     """The meta-schema's verdict on one file's text, computed once per distinct text.
@@ -65,8 +132,20 @@ def _format_problems(text: str) -> tuple[Problem, ...]:
     chains), far more than parsing it; a process that loads the same specs again
     (a registry per engine, per test, per property example) pays once. Keyed by
     the text, so any edit is checked afresh.
+
+    Across processes, a valid verdict is remembered on disk by content hash
+    (the file's text, the meta-schema's text and the jsonschema version), so a
+    command's start-up does not grow with the number of installed specs. Only
+    "valid" is cached: a bad file is checked again each time, so its problems
+    are always reported in full and current.
     """
-    return tuple(schema_problems(meta_validator(), json.loads(text)))
+    key = _verdict_key(text)
+    if _cached_as_valid(key):
+        return ()
+    problems = tuple(schema_problems(meta_validator(), json.loads(text)))
+    if not problems:
+        _remember_valid(key)
+    return problems
 
 
 _converter = cattrs.Converter(forbid_extra_keys=False)

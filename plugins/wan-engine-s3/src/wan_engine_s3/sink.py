@@ -1,11 +1,19 @@
 """The S3 sink: a streaming multipart upload that leaves a whole object or none.
 
-Chunks are gathered into one part buffer (``part_size``, 8 MiB by default, at
-least S3's 5 MiB minimum) and each full part is uploaded before the next
-chunk is accepted, so memory stays at one part and a slow upload slows the
-download. A video smaller than one part goes up in a single ``put_object``
-at commit. On any failure the multipart upload is aborted, so neither an
-object nor a pending upload (which S3 bills for) is left behind.
+Chunks are gathered into a part buffer (``part_size``, 8 MiB by default, at
+least S3's 5 MiB minimum); a full part is handed, as it is (no copy), to an
+upload task, and a fresh buffer starts filling while it travels. At most
+``parts_in_flight`` parts upload at once (3 by default); when that many are on
+their way the next full part waits for one to finish, so a slow upload slows
+the download. Memory is therefore bounded by ``(parts_in_flight + 1) *
+part_size`` (the parts travelling plus the one filling), 32 MiB by default.
+Parts travel in parallel because one request at a time leaves the link idle
+during each part's round trips and the server's per-part work. A video
+smaller than one part goes up in a single ``put_object`` at commit. On any
+failure (a part's included: it is raised by the next write or the commit)
+the parts still travelling are cancelled and the multipart upload is
+aborted, so neither an object nor a pending upload (which S3 bills for) is
+left behind.
 
 The object carries its provenance as user metadata (``x-amz-meta-job-id``,
 ``-model``, ``-spec-version``, ``-sha256``). The SHA-256 is only known once
@@ -22,6 +30,7 @@ from the standard AWS chain (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -46,6 +55,11 @@ CONTENT_TYPES = {"mp4": "video/mp4", "webm": "video/webm", "mov": "video/quickti
 def _check_part_size(_instance: Any, _attribute: Any, value: int) -> None:
     if value < MIN_PART_SIZE:
         raise ValueError(f"part_size must be at least 5 MiB (S3's minimum for all but the last part), got {value}")
+
+
+def _check_in_flight(_instance: Any, _attribute: Any, value: int) -> None:
+    if value < 1:
+        raise ValueError(f"parts_in_flight must be at least 1, got {value}")
 
 
 def _metadata_value(value: str) -> str:
@@ -79,6 +93,8 @@ class S3Sink:
     secret_access_key: str | None = attrs.field(default=None, repr=False)
     session_token: str | None = attrs.field(default=None, repr=False)
     part_size: int = attrs.field(default=8 * 1024 * 1024, validator=_check_part_size)
+    parts_in_flight: int = attrs.field(default=3, validator=_check_in_flight)
+    """Parts uploading at once; memory is at most (parts_in_flight + 1) * part_size."""
     overwrite: bool = False
     name: str = "s3"
 
@@ -168,6 +184,10 @@ class S3Writer:
     parts: list[dict[str, Any]] = attrs.field(factory=list)
     committed: bool = False
     closed: bool = False
+    _next_part: int = 1
+    _uploads: set[asyncio.Task[None]] = attrs.field(factory=set, repr=False)
+    _slots: asyncio.Semaphore | None = attrs.field(default=None, repr=False)
+    _failure: BaseException | None = None
 
     @property
     def location(self) -> str:
@@ -179,16 +199,25 @@ class S3Writer:
     def _content_type(self) -> str:
         return self.ctx.content_type or CONTENT_TYPES.get(self.ctx.ext, "application/octet-stream")
 
+    def _failed(self) -> SinkError:
+        assert self._failure is not None
+        return SinkError(self.sink.name, f"upload of {self.location} failed: {_describe(self._failure)}")
+
     async def write(self, chunk: bytes) -> None:
+        if self._failure is not None:
+            raise self._failed()
         view = memoryview(chunk)
         while view:
             room = self.sink.part_size - len(self.buffer)
             self.buffer += view[:room]
             view = view[room:]
             if len(self.buffer) >= self.sink.part_size:
-                await self._upload_part()
+                await self._send_part()
 
-    async def _upload_part(self) -> None:
+    async def _send_part(self) -> None:
+        """Start uploading the full buffer (waiting while ``parts_in_flight`` parts travel); a new one fills."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.sink.parts_in_flight)
         try:
             if self.upload_id is None:
                 created = await self.client.create_multipart_upload(
@@ -197,14 +226,45 @@ class S3Writer:
                     Metadata=provenance_metadata(self.ctx.provenance),
                 )
                 self.upload_id = created["UploadId"]
-            number = len(self.parts) + 1
-            answer = await self.client.upload_part(
-                **self._common(), UploadId=self.upload_id, PartNumber=number, Body=bytes(self.buffer)
-            )
         except Exception as exc:
             raise SinkError(self.sink.name, f"upload of {self.location} failed: {_describe(exc)}") from exc
-        self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
-        self.buffer.clear()
+        await self._slots.acquire()
+        if self._failure is not None:
+            self._slots.release()
+            raise self._failed()
+        number, self._next_part = self._next_part, self._next_part + 1
+        body, self.buffer = self.buffer, bytearray()  # the buffer itself travels: no copy
+        task = asyncio.create_task(self._upload_part(number, body))
+        self._uploads.add(task)
+        task.add_done_callback(self._uploads.discard)
+
+    async def _upload_part(self, number: int, body: bytearray) -> None:
+        assert self._slots is not None
+        try:
+            answer = await self.client.upload_part(
+                **self._common(), UploadId=self.upload_id, PartNumber=number, Body=body
+            )
+            self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - raised by the next write or the commit
+            if self._failure is None:
+                self._failure = exc
+        finally:
+            self._slots.release()
+
+    async def _drain(self) -> None:
+        """Wait for every part on its way; raise the first part's failure."""
+        if self._uploads:
+            await asyncio.gather(*self._uploads)
+        if self._failure is not None:
+            raise self._failed()
+
+    async def _cancel_uploads(self) -> None:
+        for task in self._uploads:
+            task.cancel()
+        if self._uploads:
+            await asyncio.gather(*self._uploads, return_exceptions=True)
 
     async def commit(self, summary: DeliverySummary) -> str:
         metadata = provenance_metadata(self.ctx.provenance, summary.sha256)
@@ -217,9 +277,11 @@ class S3Writer:
                 self.committed = True
             else:
                 if self.buffer:
-                    await self._upload_part()
+                    await self._send_part()
+                await self._drain()
+                parts = sorted(self.parts, key=lambda part: int(part["PartNumber"]))
                 await self.client.complete_multipart_upload(
-                    **self._common(), UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
+                    **self._common(), UploadId=self.upload_id, MultipartUpload={"Parts": parts}
                 )
                 self.upload_id = None
                 self.committed = True
@@ -230,6 +292,7 @@ class S3Writer:
             raise SinkError(self.sink.name, f"upload of {self.location} failed: {_describe(exc)}") from exc
         finally:
             if not self.committed:
+                await self._cancel_uploads()
                 await self._close()
         await self._close()
         return self.location
@@ -251,6 +314,7 @@ class S3Writer:
     async def abort(self) -> None:
         """Abort the multipart upload (nothing billed stays behind); undo a committed object."""
         self.buffer = bytearray()
+        await self._cancel_uploads()  # before the abort: a part arriving after it would be billed again
         try:
             if self.closed and (self.upload_id is not None or self.committed):
                 self.stack = AsyncExitStack()
