@@ -44,12 +44,15 @@ def params_of(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != "model"}
 
 
+LEAK = r"(?i)(?:signature|credential|accesskeyid|token|jwt)=(?!REDACTED)[^&\"]+"
+
+
 def test_the_fixtures_say_where_they_came_from() -> None:
     assert len(FIXTURES) >= 100, "the docs show examples for most models"
     for fixture in FIXTURES:
         assert fixture["source"] == "docs" and fixture["repository"] == "aimlapi/api-docs"
         assert len(fixture["commit"]) == 40 and fixture["path"].startswith("docs/api-references/video-models/")
-        leaks = re.findall(r"(?i)(?:signature|credential|accesskeyid|token)=(?!REDACTED)[^&\"]+", json.dumps(fixture))
+        leaks = re.findall(LEAK, json.dumps(fixture))
         assert not leaks, f"signed-URL credentials stay out of fixtures: {leaks[:2]}"
 
 

@@ -236,3 +236,12 @@ async def test_the_sandbox_bills_in_the_submit_answer_and_its_headers() -> None:
     from_body = read_cost(provider, "submit", created)
     from_headers = read_cost(provider, "submit", {}, headers)
     assert from_body and from_body == from_headers
+
+
+async def test_the_bundled_runway_specs_are_answered_with_a_list_of_urls() -> None:
+    """Runway's documented answer is video: [url]; the sandbox answers so and the engine reads it."""
+    registry = SpecRegistry.from_folders([bundled_specs_dir()])
+    spec = registry.model("runway/gen4_turbo")
+    params = next(e.params for e in spec.document.examples if e.valid)
+    result = await run(registry, spec.id, dict(params))
+    assert isinstance(result.response["video"], list) and result.video_urls == result.response["video"]

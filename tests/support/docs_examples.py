@@ -28,7 +28,7 @@ from wan_engine.spec.registry import SpecRegistry
 FOLDER = "docs/api-references/video-models"
 OUT = Path(__file__).resolve().parents[1] / "spec" / "docs_examples"
 _SECRET_QUERY = re.compile(
-    r"(?i)((?:^|[?&])[a-z0-9_.-]*(?:signature|credential|accesskey|token|security|sig|x-amz-[a-z-]+)[a-z0-9_.-]*=)[^&#]*"
+    r"(?i)((?:^|[?&])[a-z0-9_.-]*(?:signature|credential|accesskey|token|security|sig|jwt|x-amz-[a-z-]+)[a-z0-9_.-]*=)[^&#]*"
 )
 
 
