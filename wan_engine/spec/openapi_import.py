@@ -109,6 +109,11 @@ def convert_schema(schema: Any, where: str, notes: list[str]) -> Any:
         if "enum" in out and None not in out["enum"]:
             out["enum"] = [*out["enum"], None]
     kind = out.get("type")
+    if "enum" in out and kind in ("integer", "number"):
+        coerced_enum = [_coerce(v, kind) for v in out["enum"]]
+        if coerced_enum != out["enum"]:
+            notes.append(f"{where}: the enum is written as strings {out['enum']}; read as numbers")
+            out["enum"] = coerced_enum
     if "default" in out:
         coerced = _coerce(out["default"], kind)
         if coerced != out["default"]:
@@ -117,8 +122,6 @@ def convert_schema(schema: Any, where: str, notes: list[str]) -> Any:
         if "enum" in out and out["default"] not in out["enum"]:
             notes.append(f"{where}: the default {out['default']!r} is not in its own enum {out['enum']}; dropped")
             del out["default"]
-    if "enum" in out and kind in ("integer", "number"):
-        out["enum"] = [_coerce(v, kind) for v in out["enum"]]
     return out
 
 
