@@ -21,9 +21,10 @@ from rich.table import Table
 
 from wan_engine.cli import exits
 from wan_engine.errors import JournalError
-from wan_engine.journal import JobRecord, SqliteJournal, journal_path
+from wan_engine.journal import JobRecord, JournalStore, SqliteJournal, journal_path
 from wan_engine.journal.records import HistoryEntry, JournalState
 from wan_engine.journal.resume import JobOutcome, ResumeReport
+from wan_engine.redaction import scrub_url
 
 stdout = Console(highlight=False)
 
@@ -130,11 +131,12 @@ def jobs(
         for record in records:
             click.echo(json.dumps(record_dict(record), sort_keys=True))
         return
-    # 80 columns: the key (what `status`, `resume` and `dismiss` take) is never wrapped; the provider
-    # id, often a long UUID, is shortened (the full one is in `status KEY` and `--json`).
+    # The key (what `status`, `resume` and `dismiss` take) is never wrapped.
+    wide = stdout.width >= 100  # on 80 columns the provider id goes (it is in `status KEY` and --json)
     table = Table(box=box.SIMPLE, pad_edge=False)
     table.add_column("key", no_wrap=True)
-    table.add_column("provider id", no_wrap=True, max_width=14, overflow="ellipsis")
+    if wide:
+        table.add_column("provider id", no_wrap=True)
     table.add_column("model", overflow="fold", ratio=1)
     table.add_column("state", no_wrap=True)
     table.add_column("sinks", no_wrap=True)
@@ -143,7 +145,7 @@ def jobs(
         done = sum(1 for s in record.sinks if s.state.done)
         table.add_row(
             record.key,
-            record.provider_id or "-",
+            *([record.provider_id or "-"] if wide else []),
             record.model,
             _styled(record.summary_state),
             f"{done}/{len(record.sinks)}" if record.sinks else "-",
@@ -224,6 +226,30 @@ def _parse_base_urls(values: tuple[str, ...]) -> dict[str, str]:
     return urls
 
 
+SENT_TO = "sent_to"
+"""History event naming the base URL a job was submitted to, when it was not the provider's own."""
+
+
+def note_sent_to(journal: JournalStore, key: str, provider: str, base_url: str) -> None:
+    """Remember where a job went (``generate --base-url``/``--sandbox``), so ``resume`` polls the same place.
+
+    Kept as a history event (no new column): resume reads it back; the
+    provider's real URL with the user's real key is never used for a job
+    that was sent elsewhere.
+    """
+    detail = {"provider": provider, "base_url": scrub_url(base_url)}
+    journal.record_event(key, SENT_TO, datetime.now(UTC), detail)
+
+
+def sent_to(journal: JournalStore, key: str) -> dict[str, str]:
+    """The base URL overrides journaled for a job (provider -> URL); empty: the provider's own."""
+    urls: dict[str, str] = {}
+    for entry in journal.history(key):
+        if entry.event == SENT_TO:
+            urls[str(entry.detail["provider"])] = str(entry.detail["base_url"])
+    return urls
+
+
 def _not_advanced(outcome: JobOutcome) -> str | None:
     """Why a resumed job did not move forward (None when it did): each such job makes resume exit 3."""
     if outcome.note:
@@ -274,9 +300,25 @@ def resume(
                 raise click.ClickException(f"job {record.key} is {record.summary_state}: nothing to resume")
             wanted.append(record.key)
 
+        given = _parse_base_urls(base_urls)
+        groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for record in journal.unfinished():
+            if wanted and record.key not in wanted:
+                continue
+            urls = {**sent_to(journal, record.key), **given}  # --base-url wins over what was journaled
+            groups.setdefault(tuple(sorted(urls.items())), []).append(record.key)
+
         async def run() -> ResumeReport:
-            async with DurableEngine(registry, base_urls=_parse_base_urls(base_urls), journal=journal) as engine:
-                return await engine.resume(deadline=deadline, strategy=strategy, keys=wanted or None)
+            outcomes: list[JobOutcome] = []
+            busy: list[str] = []
+            report = None
+            for urls, group in groups.items() or [((), [])]:
+                async with DurableEngine(registry, base_urls=dict(urls), journal=journal) as engine:
+                    report = await engine.resume(deadline=deadline, strategy=strategy, keys=group)
+                outcomes.extend(report.jobs)
+                busy.extend(report.busy)
+            assert report is not None
+            return ResumeReport(report.owner, tuple(outcomes), tuple(busy), report.submit_unknown)
 
         report = asyncio.run(run())
     finally:
