@@ -315,7 +315,7 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         view.close()
         _print_report(view, delivered)
         if any(error is not None for _sink, _location, error in delivered.lines):
-            sys.exit(EXIT_ERROR)
+            sys.exit(EXIT_JOB_FAILED)  # the video exists but did not arrive everywhere asked
 
     def load_params(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dict[str, Any] | None:
         if value is None:
