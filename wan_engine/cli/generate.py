@@ -31,6 +31,7 @@ from wan_engine.clock import SystemClock
 from wan_engine.delivery.tee import deliver_job
 from wan_engine.errors import (
     DeadlineExceededError,
+    DeliveryError,
     JobCancelledError,
     JobFailedError,
     ParameterValidationError,
@@ -303,6 +304,11 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         except (JobFailedError, JobCancelledError) as exc:
             view.close()
             click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_JOB_FAILED)
+        except DeliveryError as exc:  # the video exists; it did not arrive where asked
+            view.close()
+            # The library's advice names the Python flag; on the command line it is --overwrite.
+            click.echo(f"error: {str(exc).replace('overwrite=True', '--overwrite')}", err=True)
             sys.exit(EXIT_JOB_FAILED)
         except WanEngineError as exc:
             view.close()
