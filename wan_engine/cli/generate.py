@@ -112,7 +112,7 @@ async def _ask_about_cancel(
     view.close()  # the live line would overwrite the prompt
     if sandboxed:
         view.message(
-            f"job {job.id} ran in this process's sandbox and ended with it; nothing keeps running or is billed."
+            f"job {job.id} ran in this process's sandbox and ended with it: nothing keeps running or is billed."
         )
         return
     provider = job.spec.provider
