@@ -64,12 +64,12 @@ def _run(case: Case, cwd: Path) -> Ran:
     return Ran(done.returncode, done.stdout, done.stderr)
 
 
-def _journal_with(path: Path, *, submitted: str | None = None, unknown: bool = False) -> str:
+def _journal_with(path: Path, *, submitted: str | None = None, unknown: bool = False, model: str = MODEL) -> str:
     """A journal holding one job: submitted under ``submitted`` as provider id, or submit_unknown."""
     now = datetime.now(UTC)
     with SqliteJournal(path) as journal:
         key = journal.intend(
-            model=MODEL, spec_version="1.0.0", params={"prompt": "a cat"}, sinks=[SinkConfig("file", {})], at=now
+            model=model, spec_version="1.0.0", params={"prompt": "a cat"}, sinks=[SinkConfig("file", {})], at=now
         )
         if submitted is not None:
             journal.mark_submitted(key, submitted, now)
@@ -110,6 +110,8 @@ def _cases(work: Path, gone: str = "http://127.0.0.1:9") -> dict[str, Case]:
     _journal_with(work / "resume.db", submitted="gen-unreachable-1")
     unknown = _journal_with(work / "dismiss.db", unknown=True)
     running = _journal_with(work / "dismiss-running.db", submitted="gen-still-running")
+    long_model = "klingai/video-v3-pro-text-to-video"
+    listed = _journal_with(work / "wide.db", submitted="0f8e2b6c-5a3d-4e1f-9b7a-2c4d6e8f0a1b", model=long_model)
     return {
         "help lists the exit codes": Case(("--help",), 0, "Exit codes: 0 ok; 1 a check failed"),
         "unknown command": Case(("bogus",), 2, "No such command", one_line_error=False),
@@ -142,6 +144,7 @@ def _cases(work: Path, gone: str = "http://127.0.0.1:9") -> dict[str, Case]:
             env={"AIMLAPI_KEY": "k"},
             one_line_error=False,
         ),
+        "jobs: readable on 80 columns": Case(("jobs", "--journal", "wide.db"), 0, f"{listed} "),
         "resume: nothing to do": Case(("resume", "--journal", "empty.db"), 0, "nothing to resume"),
         "jobs dismiss: a submit_unknown job": Case(
             ("jobs", "--journal", "dismiss.db", "dismiss", unknown), 0, f"job {unknown} dismissed"
@@ -191,6 +194,8 @@ def test_every_command_exits_with_its_documented_code(tmp_path: Path) -> None:
             results = list(pool.map(lambda case: _run(case, tmp_path), cases.values()))
     finally:
         server.shutdown()
+    width = max(len(line) for line in results[list(cases).index("jobs: readable on 80 columns")].out.splitlines())
+    assert width <= 80, results[list(cases).index("jobs: readable on 80 columns")].out
     problems = [
         p for (name, case), result in zip(cases.items(), results, strict=True) for p in _problems(name, case, result)
     ]
