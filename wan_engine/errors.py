@@ -298,3 +298,15 @@ class RecordingError(CassetteError):
 
 class SourceError(CassetteError, ValueError):
     """A recording would be labelled with a source it cannot honestly claim."""
+
+
+class CassetteRequestMismatchError(CassetteMismatchError):
+    """Replay was asked to submit a different request from the one the cassette recorded (another model, say)."""
+
+    def __init__(self, method: str, url: str, cassette: str, path: str, detail: str) -> None:
+        super().__init__(method, url, cassette)
+        self.path = path
+        self.args = (f"{method} {url} does not match cassette {cassette}: {path}: {detail}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
