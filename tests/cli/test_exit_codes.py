@@ -110,6 +110,13 @@ def _cases(work: Path, gone: str = "http://127.0.0.1:9") -> dict[str, Case]:
     _journal_with(work / "resume.db", submitted="gen-unreachable-1")
     unknown = _journal_with(work / "dismiss.db", unknown=True)
     running = _journal_with(work / "dismiss-running.db", submitted="gen-still-running")
+    cyclic = json.loads((ROOT / "specs" / "models" / "alibaba" / "wan-2-7-t2v.json").read_text())
+    cyclic["id"] = "test/ref-cycle"
+    cyclic["parameters"]["$defs"] = {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}
+    cyclic["parameters"]["properties"]["loop"] = {"$ref": "#/$defs/a"}
+    (work / "cyclic").mkdir()
+    (work / "cyclic" / "cycle.json").write_text(json.dumps(cyclic))
+    (work / "params-loop.json").write_text(json.dumps({"prompt": "a cat", "loop": 1}))
     long_model = "klingai/video-v3-pro-text-to-video"
     listed = _journal_with(work / "wide.db", submitted="0f8e2b6c-5a3d-4e1f-9b7a-2c4d6e8f0a1b", model=long_model)
     return {
@@ -122,6 +129,9 @@ def _cases(work: Path, gone: str = "http://127.0.0.1:9") -> dict[str, Case]:
         "validate: params file not JSON": Case(("validate", MODEL, "params-not-json.json"), 2, "is not JSON"),
         "validate: invalid parameters": Case(
             ("validate", MODEL, "params-invalid.json"), 1, "$.prompt", one_line_error=False
+        ),
+        "validate: a spec with a $ref cycle": Case(
+            ("--specs", "cyclic", "validate", "test/ref-cycle", "params-loop.json"), 2, "$ref cycle"
         ),
         "validate: valid": Case(("validate", MODEL, "params-ok.json"), 0, "valid"),
         "spec lint: a broken spec": Case(

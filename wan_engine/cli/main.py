@@ -215,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     except OSError as exc:
         where = f" {exc.filename}" if exc.filename else ""
         _fail(exits.USAGE, f"cannot use{where}: {exc.strerror or exc}")
+    except RecursionError:
+        # In practice a spec whose $ref points back at itself: the schema never ends.
+        _fail(exits.USAGE, "a spec's schema refers to itself ($ref cycle): find it with `wan-engine spec lint FILE`")
     except Exception as exc:
         if os.environ.get("WAN_ENGINE_DEBUG"):
             raise
