@@ -153,3 +153,24 @@ def test_ctrl_c_on_a_sandbox_run_says_the_job_ended_with_the_process(tmp_path: P
     assert process.wait(timeout=30) == 130, rest
     assert "ended with it: nothing keeps running or is billed" in rest, rest
     assert "keeps running (and is billed)" not in rest
+
+
+def test_resume_key_polls_where_the_job_was_sent(tmp_path: Path, stop: list[subprocess.Popen[str]]) -> None:
+    process, base_url = _start_sandbox(tmp_path, "--duration", "3")
+    stop.append(process)
+    journal = str(tmp_path / "j.db")
+    left = _generate(tmp_path, "--base-url", base_url, "--journal", journal, "--deadline", "0.5", "--strategy", "fixed")
+    assert left.returncode == 3, left.stdout + left.stderr  # the deadline passed; the job keeps running
+    key = re.search(r"journal key (\w+)", left.stdout)
+    assert key, left.stdout
+    # No --base-url: the journal says where the job went. Polling the real provider with the real key
+    # would be refused here (no network), and resume would exit 3.
+    resumed = subprocess.run(
+        [EXE, "resume", key.group(1), "--journal", journal, "--strategy", "fixed"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"{key.group(1)} " in resumed.stdout and "1 job(s) advanced, 0 not advanced" in resumed.stdout

@@ -301,7 +301,7 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         except KeyboardInterrupt:
             view.close()
             sys.exit(EXIT_INTERRUPTED)
-        except (JobFailedError, JobCancelledError) as exc:
+        except (JobFailedError, JobCancelledError, DeadlineExceededError) as exc:
             view.close()
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_JOB_FAILED)
