@@ -36,6 +36,7 @@ LookupError from a plugin name) escapes the public API untranslated::
     ├── JournalError                  the journal cannot be opened, read or written
     └── CassetteError                 the recorded-session harness
         ├── CassetteMismatchError     replay was asked for a request the cassette does not hold
+        │   └── CassetteRequestMismatchError  a submit for another model than the one recorded
         ├── CassetteFormatError (ValueError)
         ├── RecordingError
         └── SourceError (ValueError)  a recording would claim a source it cannot honestly claim

@@ -131,25 +131,24 @@ def jobs(
         for record in records:
             click.echo(json.dumps(record_dict(record), sort_keys=True))
         return
-    # The key (what `status`, `resume` and `dismiss` take) is never wrapped.
-    wide = stdout.width >= 100  # on 80 columns the provider id goes (it is in `status KEY` and --json)
-    table = Table(box=box.SIMPLE, pad_edge=False)
-    table.add_column("key", no_wrap=True)
-    if wide:
-        table.add_column("provider id", no_wrap=True)
+    wide = stdout.width >= 100  # on 80 columns the update time goes (it is in `status KEY` and --json)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
+    for header in ("key", "provider id"):  # both are copied into `status`/`resume`: never wrapped
+        table.add_column(header, no_wrap=True)
     table.add_column("model", overflow="fold", ratio=1)
     table.add_column("state", no_wrap=True)
     table.add_column("sinks", no_wrap=True)
-    table.add_column("updated", no_wrap=True)
+    if wide:
+        table.add_column("updated", no_wrap=True)
     for record in records:
         done = sum(1 for s in record.sinks if s.state.done)
         table.add_row(
             record.key,
-            *([record.provider_id or "-"] if wide else []),
+            record.provider_id or "-",
             record.model,
             _styled(record.summary_state),
             f"{done}/{len(record.sinks)}" if record.sinks else "-",
-            record.updated_at.strftime("%m-%d %H:%M"),
+            *([record.updated_at.strftime("%m-%d %H:%M")] if wide else []),
         )
     stdout.print(table)
     unknown = sum(1 for r in records if r.state is JournalState.SUBMIT_UNKNOWN)
