@@ -23,6 +23,7 @@ PUBLIC = [
     "CassetteFormatError",
     "CassetteMismatchError",
     "CassetteReplay",
+    "CassetteRequestMismatchError",
     "Clock",
     "Completed",
     "CredentialError",

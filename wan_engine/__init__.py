@@ -126,6 +126,7 @@ _EXPORTS: dict[str, str] = {
     "CredentialError": "wan_engine.errors",
     "LeaseLostError": "wan_engine.errors",
     "JournalUnwritableError": "wan_engine.errors",
+    "CassetteRequestMismatchError": "wan_engine.errors",
 }
 """Public name -> the module that defines it."""
 
@@ -137,6 +138,7 @@ __all__ = [
     "CassetteFormatError",
     "CassetteMismatchError",
     "CassetteReplay",
+    "CassetteRequestMismatchError",
     "Clock",
     "Completed",
     "CredentialError",
@@ -255,6 +257,7 @@ if TYPE_CHECKING:
         CassetteError,
         CassetteFormatError,
         CassetteMismatchError,
+        CassetteRequestMismatchError,
         CredentialError,
         DeadlineExceededError,
         DeliveryError,

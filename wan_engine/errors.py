@@ -41,6 +41,7 @@ LookupError from a plugin name) escapes the public API untranslated::
     │   └── JournalUnwritableError    the provider's id could not be journaled: the message carries it
     └── CassetteError                 the recorded-session harness
         ├── CassetteMismatchError     replay was asked for a request the cassette does not hold
+        │   └── CassetteRequestMismatchError  a submit for another model than the one recorded
         ├── CassetteFormatError (ValueError)
         ├── RecordingError
         └── SourceError (ValueError)  a recording would claim a source it cannot honestly claim
@@ -342,3 +343,15 @@ class JournalUnwritableError(JournalError):
             f"the provider created job {provider_id} ({model}) but the journal cannot be written ({reason}); "
             f"the id was {saved}; follow it with Engine.job({model!r}, {provider_id!r}).wait()"
         )
+
+
+class CassetteRequestMismatchError(CassetteMismatchError):
+    """Replay was asked to submit a different request from the one the cassette recorded (another model, say)."""
+
+    def __init__(self, method: str, url: str, cassette: str, path: str, detail: str) -> None:
+        super().__init__(method, url, cassette)
+        self.path = path
+        self.args = (f"{method} {url} does not match cassette {cassette}: {path}: {detail}",)
+
+    def __str__(self) -> str:
+        return str(self.args[0])

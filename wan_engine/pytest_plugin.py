@@ -22,6 +22,7 @@ contract assertion need ``pip install 'wan-engine[cassettes]'``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -61,6 +62,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # assert_cassette_keeps_contract() reads the folder from the environment: nothing is imported here.
+    chosen = config.getoption("wan_cassettes", default=None) or config.getini(INI_NAME)
+    if chosen:
+        folder = Path(str(chosen))
+        os.environ["WAN_ENGINE_CASSETTES"] = str(folder if folder.is_absolute() else config.rootpath / folder)
     config.addinivalue_line(
         "markers",
         "wan_sandbox(faults=(), duration_s=None, seed=0): configure the wan_sandbox fixture "

@@ -113,14 +113,14 @@ def test_a_new_field_is_notable_and_more_polls_informational(registry: SpecRegis
     report = diff_cassettes(OLD, drifted(tmp_path, "added", add_field), registry)
     assert {f.tier for f in report.findings} == {Tier.NOTABLE}
     assert any(f.where.endswith("$.queue_position") for f in report.findings)
-    assert report.exit_code == 3
+    assert report.exit_code == 4
     document = read_cassette(OLD)
     polls = [i for i in document.interactions if i["request"]["method"] == "GET"]
     document.raw["interactions"].insert(document.interactions.index(polls[0]), copy.deepcopy(polls[0]))
     write_cassette(document, tmp_path / "one-more-poll.yaml")
     more = diff_cassettes(OLD, tmp_path / "one-more-poll.yaml", registry)
     assert [(f.tier, f.kind) for f in more.findings] == [(Tier.INFORMATIONAL, "timing")]
-    assert more.exit_code == 4
+    assert more.exit_code == 5
 
 
 def command() -> list[str]:
@@ -136,7 +136,7 @@ def test_the_installed_command_exits_by_tier(tmp_path: Path) -> None:
         "same": (OLD, 0),
         "renamed": (drifted(tmp_path, "renamed", rename_status), 1),
         "moved": (drifted(tmp_path, "moved", move_result), 1),
-        "added": (drifted(tmp_path, "added", add_field), 3),
+        "added": (drifted(tmp_path, "added", add_field), 4),
     }
     env = {k: v for k, v in os.environ.items() if k != "WAN_ENGINE_SPEC_PATH"}
     runs = {

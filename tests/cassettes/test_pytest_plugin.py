@@ -79,3 +79,22 @@ def test_the_plugin_is_registered_as_a_pytest11_entry_point() -> None:
     text = (ROOT / "pyproject.toml").read_text()
     assert '[project.entry-points.pytest11]\n' in text
     assert 'wan_engine = "wan_engine.pytest_plugin"' in text
+
+
+def test_the_contract_assertion_finds_cassettes_in_the_folder_option(
+    app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WAN_ENGINE_CASSETTES", "")  # the in-process run sets it; restored afterwards
+    moved = app.path / "recorded"
+    (app.path / "cassettes").rename(moved)
+    app.makepyfile(
+        test_contract_by_name="""
+        from wan_engine.cassettes import assert_cassette_keeps_contract
+
+        def test_by_name():
+            report = assert_cassette_keeps_contract("alibaba/wan-2-7-r2v/success-reference-videos")
+            assert report.cassettes == 1
+        """
+    )
+    result = app.runpytest(*plugin_args(), "--wan-cassettes", str(moved), "-k", "by_name")
+    result.assert_outcomes(passed=1)

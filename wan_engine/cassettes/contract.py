@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -485,8 +486,29 @@ def check_paths(paths: Iterable[str | Path], registry: SpecRegistry | None = Non
     return report
 
 
+CASSETTES_ENV = "WAN_ENGINE_CASSETTES"
+"""The cassette folder a relative name is looked up in (the pytest plugin sets it from ``--wan-cassettes``)."""
+
+
+def cassette_location(path: str | Path, env: Mapping[str, str] | None = None) -> Path:
+    """``path`` as given when it exists; else the same name in ``$WAN_ENGINE_CASSETTES`` (``.yaml`` optional)."""
+    given = Path(path)
+    folder = (os.environ if env is None else env).get(CASSETTES_ENV)
+    if given.exists() or given.is_absolute() or not folder:
+        return given
+    for candidate in (Path(folder) / given, Path(folder) / f"{given}.yaml"):
+        if candidate.exists():
+            return candidate
+    return given
+
+
 def assert_cassette_keeps_contract(path: str | Path, registry: SpecRegistry | None = None) -> ContractReport:
-    """For tests: raise AssertionError listing every breach of the cassette(s) at ``path``."""
+    """For tests: raise AssertionError listing every breach of the cassette(s) at ``path``.
+
+    A relative ``path`` not found from the working directory is looked up in
+    the folder ``--wan-cassettes`` names (the same one ``wan_replay`` reads).
+    """
+    path = cassette_location(path)
     report = check_paths([path], registry)
     if report.cassettes == 0:
         raise AssertionError(f"no cassette at {path}")

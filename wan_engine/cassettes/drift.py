@@ -46,8 +46,9 @@ class Tier(enum.IntEnum):
         return self.name.lower()
 
 
-EXIT_CODES = {None: 0, Tier.BREAKING: 1, Tier.NOTABLE: 3, Tier.INFORMATIONAL: 4}
-"""The highest tier found decides the exit code of ``wan-engine contract diff`` (2 stays a usage error)."""
+EXIT_CODES = {None: 0, Tier.BREAKING: 1, Tier.NOTABLE: 4, Tier.INFORMATIONAL: 5}
+"""The highest tier found decides the exit code of ``wan-engine contract diff``: breaking drift is a failed
+check (1, as everywhere); 2 and 3 keep their meaning across commands (usage error, job failed)."""
 
 
 @attrs.frozen

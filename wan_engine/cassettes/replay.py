@@ -49,6 +49,15 @@ class CassetteReplay:
         self.path = Path(cassette)
         document = read_cassette(self.path)
         self.provenance: CassetteOrigin = document.provenance
+        self.recorded_submit = next(
+            (
+                x["request"]["body"]
+                for x in document.interactions
+                if x["request"].get("method") == "POST" and isinstance(x["request"].get("body"), dict)
+            ),
+            None,
+        )
+        """The recorded submit's body: a replay of another request (another model) is refused, naming the field."""
         self.registry = registry or SpecRegistry.discover()
         self.spec = self.registry.model(self.provenance.model)
         self.clock = clock or VirtualClock()
@@ -62,6 +71,7 @@ class CassetteReplay:
         transport = HarnessClient(
             connector_factory=no_network_connector,
             cassette=str(self.path),
+            recorded_submit=self.recorded_submit,
             base_urls={provider.id: self.provenance.base_url},
             env=env,
             clock=self.clock,

@@ -11,13 +11,13 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
 
 from wan_engine.client.provider_client import ProviderClient, Response
-from wan_engine.errors import CassetteMismatchError
+from wan_engine.errors import CassetteMismatchError, CassetteRequestMismatchError
 from wan_engine.spec.model import Endpoint, ProviderSpec
 
 
@@ -41,14 +41,23 @@ class HarnessClient(ProviderClient):
         *,
         connector_factory: Callable[[], aiohttp.BaseConnector] = loopback_test_connector,
         cassette: str | None = None,
+        recorded_submit: Mapping[str, Any] | None = None,
         **options: Any,
     ) -> None:
         super().__init__(connector_factory=connector_factory, **options)
         self.cassette = cassette
+        self.recorded_submit = recorded_submit
+        """The body the cassette's submit was recorded with: a replayed submit must be the same request."""
 
     async def _exchange(
         self, provider: ProviderSpec, endpoint: Endpoint, job_id: str | None, body: Any = None
     ) -> Response:
+        if self.recorded_submit is not None and job_id is None and isinstance(body, Mapping):  # a submit
+            difference = request_difference(self.recorded_submit, body)
+            if difference is not None:
+                path, detail = difference
+                url = self.url(provider, endpoint)
+                raise CassetteRequestMismatchError(endpoint.method, url, self.cassette or "?", path, detail)
         try:
             return await super()._exchange(provider, endpoint, job_id, body)
         except Exception as exc:
@@ -58,6 +67,23 @@ class HarnessClient(ProviderClient):
             if errors is not None and isinstance(exc, errors.CannotOverwriteExistingCassetteException):
                 raise mismatch_error(exc, self.cassette) from None
             raise
+
+
+MATTERING_FIELDS = ("model",)
+"""Body fields compared by value: they choose what is generated. Parameters (a prompt, a duration) may
+differ: an app's test replays the recorded answers to its own wording."""
+
+
+def request_difference(recorded: Mapping[str, Any], sent: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first body field by which ``sent`` is another request than ``recorded``: (JSON path, what differs).
+
+    Without this a text-to-video request replayed happily from a
+    reference-to-video cassette (the URL is the same; vcrpy matches on URL).
+    """
+    for name in MATTERING_FIELDS:
+        if recorded.get(name) != sent.get(name):
+            return f"$.{name}", f"the app sent {sent.get(name)!r}, the cassette recorded {recorded.get(name)!r}"
+    return None
 
 
 def mismatch_error(exc: Any, cassette: str | None) -> CassetteMismatchError:

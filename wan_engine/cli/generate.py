@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -19,6 +20,8 @@ from urllib.parse import urlsplit
 import attrs
 import click
 
+from wan_engine.cli import exits
+from wan_engine.cli.journal import note_sent_to
 from wan_engine.cli.options import collect, parameter_options
 from wan_engine.cli.progress import ProgressView, choose_view
 from wan_engine.client.engine import Engine
@@ -28,6 +31,7 @@ from wan_engine.clock import SystemClock
 from wan_engine.delivery.tee import deliver_job
 from wan_engine.errors import (
     DeadlineExceededError,
+    DeliveryError,
     JobCancelledError,
     JobFailedError,
     ParameterValidationError,
@@ -41,56 +45,95 @@ from wan_engine.sinks.protocols import sink_from_name
 from wan_engine.spec.model import ModelSpec
 from wan_engine.spec.params import prepare
 from wan_engine.spec.registry import SpecRegistry
+from wan_engine.states import JobState
 
 WEBHOOK_SECRET_ENV = "WAN_ENGINE_WEBHOOK_SECRET"
-EXIT_INVALID, EXIT_ERROR, EXIT_JOB_FAILED, EXIT_INTERRUPTED = 1, 2, 3, 130
+EXIT_INVALID, EXIT_ERROR, EXIT_JOB_FAILED, EXIT_INTERRUPTED = (
+    exits.CHECK_FAILED,
+    exits.USAGE,
+    exits.JOB_FAILED,
+    exits.INTERRUPTED,
+)
 
 
-def sink_configs(out: str | None, s3: str | None, s3_endpoint: str | None, webhook: str | None) -> list[SinkConfig]:
+def sink_configs(
+    out: str | None, s3: str | None, s3_endpoint: str | None, webhook: str | None, *, overwrite: bool = False
+) -> list[SinkConfig]:
     """The sinks a job names, as the journal keeps them (secrets by environment variable, never by value)."""
     configs: list[SinkConfig] = []
     if out:
         Path(out).mkdir(parents=True, exist_ok=True)
-        configs.append(SinkConfig("file", {"root": str(Path(out).resolve())}))
+        options: dict[str, Any] = {"root": str(Path(out).resolve())}
+        if overwrite:
+            options["overwrite"] = True
+        configs.append(SinkConfig("file", options))
     if s3:
         parts = urlsplit(s3)
         if parts.scheme != "s3" or not parts.netloc:
             raise click.BadParameter(f"expected s3://bucket/prefix, got {s3!r}", param_hint="--s3")
-        options: dict[str, Any] = {"bucket": parts.netloc, "prefix": parts.path.lstrip("/")}
+        s3_options: dict[str, Any] = {"bucket": parts.netloc, "prefix": parts.path.lstrip("/")}
         if s3_endpoint:
-            options["endpoint_url"] = s3_endpoint
-        configs.append(SinkConfig("s3", options))
+            s3_options["endpoint_url"] = s3_endpoint
+        configs.append(SinkConfig("s3", s3_options))
     if webhook:
         if not os.environ.get(WEBHOOK_SECRET_ENV):
             raise click.UsageError(f"--webhook needs a signing secret in {WEBHOOK_SECRET_ENV} (e.g. whsec_...)")
         configs.append(SinkConfig("webhook", {"url": webhook}, secret_env={"secret": WEBHOOK_SECRET_ENV}))
     for config in configs:  # fail on a missing plugin or a bad option now, before a paid submit
-        sink_from_name(config.plugin, **config.build_options(os.environ))
+        try:
+            sink_from_name(config.plugin, **config.build_options(os.environ))
+        except (ValueError, TypeError) as exc:  # e.g. a malformed webhook secret (never quoted back)
+            where = WEBHOOK_SECRET_ENV if config.plugin == "webhook" else f"the {config.plugin} sink"
+            raise click.ClickException(f"{where}: {exc}; nothing was sent") from None
     return configs
 
 
 @contextlib.asynccontextmanager
-async def _sandboxed(registry: SpecRegistry, duration: float) -> AsyncIterator[tuple[dict[str, str], dict[str, str]]]:
-    """An in-process sandbox: base URLs and a stand-in key for every provider."""
+async def _sandboxed(
+    registry: SpecRegistry, duration: float, seed: int | None = None
+) -> AsyncIterator[tuple[dict[str, str], dict[str, str]]]:
+    """An in-process sandbox: base URLs and a stand-in key for every provider.
+
+    Seeded afresh each run (unless ``seed``): the same ids every run made the
+    second quick-start run collide with the first one's files and S3 keys.
+    """
+    from wan_engine.cli.sandbox import fresh_seed
     from wan_engine.sandbox import Sandbox, SandboxConfig
 
-    async with Sandbox(registry, SandboxConfig(duration_s=duration)) as sandbox:
+    async with Sandbox(registry, SandboxConfig(duration_s=duration, seed=fresh_seed(seed))) as sandbox:
         env = {p.auth.env: "sandbox-key" for p in registry.providers.values() if p.auth.env}
         yield sandbox.base_urls(), {**os.environ, **env}
 
 
-async def _ask_about_cancel(job: Any, key: str | None, view: ProgressView, interactive: bool) -> None:
-    remote = job.spec.provider.cancel is not None
+async def _ask_about_cancel(
+    job: Job, key: str | None, view: ProgressView, interactive: bool, *, sandboxed: bool = False
+) -> None:
+    """What Ctrl-C means for the job: cancel it where the spec can, else say how to pick it up later."""
+    view.close()  # the live line would overwrite the prompt
+    if sandboxed:
+        view.message(
+            f"job {job.id} ran in this process's sandbox and ended with it: nothing keeps running or is billed."
+        )
+        return
+    provider = job.spec.provider
+    state = job.state or JobState.QUEUED
+    remote = provider.cancel is not None and provider.can_cancel_in(state)
     if key is not None:
-        resume = f"wan-engine resume (wan-engine status {key} shows where it stands)"
+        resume = f"wan-engine resume {key} (wan-engine status {key} shows where it stands)"
     else:
         resume = f"engine.job({job.model!r}, {job.id!r}).wait() in Python (this run kept no journal)"
-    if interactive and remote and click.confirm(f"\nCancel job {job.id} on the provider?", default=False):
-        await job.cancel()
-        view.message(f"job {job.id} cancelled on the provider")
-        return
-    if not remote:
-        view.message(f"{job.spec.provider.title} cannot cancel a job: job {job.id} keeps running (and is billed).")
+    if interactive and remote and click.confirm(f"Cancel job {job.id} on the provider?", default=False):
+        try:
+            await job.cancel()
+        except WanEngineError as exc:
+            view.message(f"the provider refused the cancel ({exc}); job {job.id} continues (and is billed).")
+        else:
+            view.message(f"job {job.id} cancelled on the provider")
+            return
+    elif provider.cancel is None:
+        view.message(f"{provider.title} cannot cancel a job: job {job.id} keeps running (and is billed).")
+    elif not remote:
+        view.message(f"{provider.title} cannot cancel a {state.value} job: job {job.id} keeps running.")
     view.message(f"Left job {job.id} running; pick it up later with: {resume}", job_id=job.id)
 
 
@@ -118,6 +161,7 @@ async def _generate(
     strategy: PollingStrategy | str,
     deadline: float | None,
     view: ProgressView,
+    sandboxed: bool = False,
 ) -> Delivered:
     options: dict[str, Any] = {"base_urls": base_urls, "env": env, "clock": SystemClock(), "strategy": strategy}
     engine = DurableEngine(registry, journal=journal, **options) if journal else Engine(registry, **options)
@@ -125,12 +169,18 @@ async def _generate(
         job = await engine.submit(spec.id, params, deliver_to=configs if journal else ())
         job.on(view.event)
         key = engine.journal_key(job) if isinstance(engine, DurableEngine) else None
+        if key is not None and isinstance(engine, DurableEngine):
+            for provider, url in base_urls.items():
+                if provider == spec.provider.id:
+                    note_sent_to(engine.journal, key, provider, url)
+            # Said now, not only on Ctrl-C: a crash or a closed terminal may come first.
+            view.message(f"journal key {key}, provider id {job.id}", journal_key=key, job_id=job.id)
         try:
             if not isinstance(engine, DurableEngine):
                 return await _deliver_unjournaled(engine, job, configs, env, deadline, view)
             return await _deliver_journaled(engine, job, env, deadline, view)
         except asyncio.CancelledError:
-            await _ask_about_cancel(job, key, view, sys.stdin.isatty())
+            await _ask_about_cancel(job, key, view, sys.stdin.isatty(), sandboxed=sandboxed)
             raise
 
 
@@ -142,7 +192,7 @@ async def _deliver_journaled(
     record = engine.journal.get(outcome.key)
     assert record is not None
     if record.error and record.result is None:
-        raise JobFailedError(job.id, record.error)
+        raise JobFailedError(job.id, _provider_message(job.id, record.error))
     if outcome.note and record.result is None:
         raise DeadlineExceededError(job.id, deadline or 0.0) if deadline else click.ClickException(outcome.note)
     url = record.result.video_urls[0] if record.result else ""
@@ -176,6 +226,12 @@ async def _deliver_unjournaled(
         sha256=report.sha256,
         elapsed_s=report.elapsed_s,
     )
+
+
+def _provider_message(job_id: str, error: str) -> str:
+    """The provider's words from a journaled error, which already reads "job X failed: ..."."""
+    prefix = f"job {job_id} failed: "
+    return error[len(prefix) :] if error.startswith(prefix) else error
 
 
 def _print_report(view: ProgressView, delivered: Delivered) -> None:
@@ -216,7 +272,9 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
                 err=True,
             )
             sys.exit(EXIT_ERROR)
-        configs = sink_configs(values["out"], values["s3"], values["s3_endpoint"], values["webhook"])
+        configs = sink_configs(
+            values["out"], values["s3"], values["s3_endpoint"], values["webhook"], overwrite=values["overwrite"]
+        )
         journal = _journal_for(values)
         view = choose_view(
             spec.id, as_json=values["as_json"], expected_s=values["sandbox_duration"] if values["sandbox"] else None
@@ -229,12 +287,13 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
                 strategy: PollingStrategy | str = values["strategy"] or "adaptive"
                 if values["sandbox"]:
                     duration = values["sandbox_duration"]
-                    base_urls, env = await stack.enter_async_context(_sandboxed(registry, duration))
+                    sandbox = _sandboxed(registry, duration, values["sandbox_seed"])
+                    base_urls, env = await stack.enter_async_context(sandbox)
                     # The spec's hints describe the real API's minutes; a sandbox job takes seconds.
                     strategy = values["strategy"] or FixedInterval(max(0.2, duration / 10))
                 return await _generate(
                     registry, spec, params, configs=configs, journal=journal, base_urls=base_urls, env=env,
-                    strategy=strategy, deadline=values["deadline"], view=view,
+                    strategy=strategy, deadline=values["deadline"], view=view, sandboxed=values["sandbox"],
                 )  # fmt: skip
 
         try:
@@ -242,18 +301,27 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         except KeyboardInterrupt:
             view.close()
             sys.exit(EXIT_INTERRUPTED)
-        except (JobFailedError, JobCancelledError) as exc:
+        except (JobFailedError, JobCancelledError, DeadlineExceededError) as exc:
             view.close()
             click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_JOB_FAILED)
+        except DeliveryError as exc:  # the video exists; it did not arrive where asked
+            view.close()
+            # The library's advice names the Python flag; on the command line it is --overwrite.
+            click.echo(f"error: {str(exc).replace('overwrite=True', '--overwrite')}", err=True)
             sys.exit(EXIT_JOB_FAILED)
         except WanEngineError as exc:
             view.close()
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_ERROR)
+        except sqlite3.IntegrityError as exc:
+            view.close()
+            click.echo(f"error: {_journal_clash(exc, journal)}", err=True)
+            sys.exit(EXIT_ERROR)
         view.close()
         _print_report(view, delivered)
         if any(error is not None for _sink, _location, error in delivered.lines):
-            sys.exit(EXIT_ERROR)
+            sys.exit(EXIT_JOB_FAILED)  # the video exists but did not arrive everywhere asked
 
     def load_params(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dict[str, Any] | None:
         if value is None:
@@ -274,6 +342,7 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
             help="A JSON file of parameters; options given on the command line override it.",
         ),
         click.Option(["--out"], type=click.Path(file_okay=False), help="Save the video (and a sidecar JSON) here."),
+        click.Option(["--overwrite"], is_flag=True, help="Replace a file of the same name in --out."),
         click.Option(["--s3"], help="Also upload to s3://bucket/prefix (needs the wan-engine-s3 plugin)."),
         click.Option(["--s3-endpoint"], help="S3 endpoint URL, for S3-compatible stores."),
         click.Option(["--webhook"], help=f"POST a signed event here when delivered (secret in {WEBHOOK_SECRET_ENV})."),
@@ -292,6 +361,9 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
             show_default=True,
             help="Simulated job length with --sandbox.",
         ),
+        click.Option(
+            ["--sandbox-seed"], type=int, default=None, help="With --sandbox: its seed (default: a new one per run)."
+        ),
         click.Option(["--json", "as_json"], is_flag=True, help="One JSON object per event on stdout."),
         click.Option(
             ["--journal"],
@@ -306,6 +378,17 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         callback=run,
         help=f"{spec.title} ({spec.provider.title}). {spec.document.description or ''}",
         short_help=spec.title,
+    )
+
+
+def _journal_clash(exc: sqlite3.IntegrityError, journal: Path | None) -> str:
+    """One line for a provider id the journal already holds: a restarted sandbox with a fixed seed repeats ids."""
+    if "provider_id" not in str(exc):
+        return f"the journal {journal} refused a write ({exc}): check the file, or pass --journal PATH"
+    return (
+        f"the provider answered with a job id that journal {journal} already holds for an earlier job (a sandbox "
+        "restarted with the same --seed repeats its ids). This job was sent and is journaled as 'submitting': "
+        "`wan-engine resume` marks it submit_unknown. Use a fresh --journal, or no --seed."
     )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ from wan_engine.cassettes.contract import check_paths
 from wan_engine.cassettes.drift import diff_cassettes, format_report
 from wan_engine.cassettes.provenance import SOURCES, decide_source
 from wan_engine.cassettes.recording import Recording, cassette_path, record_against_sandbox, record_session
+from wan_engine.cli import exits
+from wan_engine.cli.params_file import read_params
 from wan_engine.errors import ParameterValidationError, RecordingError, SourceError
 from wan_engine.sandbox import FaultPlan
 from wan_engine.spec.registry import SpecRegistry
@@ -35,17 +36,6 @@ def _registry(ctx: click.Context) -> SpecRegistry:
         return registry
     spec_dirs = ctx.find_root().params.get("spec_dirs") or ()
     return SpecRegistry.discover(spec_dirs)
-
-
-def _read_params(source: str) -> Any:
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    try:
-        params = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise click.ClickException(f"{source} is not JSON: {exc}") from None
-    if not isinstance(params, dict):
-        raise click.ClickException(f"{source} must hold a JSON object of parameters")
-    return params
 
 
 def _check_faults(_ctx: click.Context, _param: click.Parameter, texts: tuple[str, ...]) -> tuple[str, ...]:
@@ -107,7 +97,7 @@ def record_command(
     """
     registry = _registry(ctx)
     spec = registry.model(model)
-    params = _read_params(params_file)
+    params = read_params(params_file)
     try:
         path = cassette_path(cassette_dir, spec.id, name)
     except ValueError as exc:
@@ -208,7 +198,7 @@ def contract_check(ctx: click.Context, paths: tuple[str, ...], as_json: bool) ->
         verdict = "ok" if report.ok else f"{len(report.breaches)} breach(es)"
         click.echo(f"{report.cassettes} cassette(s), {report.interactions} interaction(s) checked: {verdict}")
     if not report.ok:
-        ctx.exit(1)
+        ctx.exit(exits.CHECK_FAILED)
 
 
 @contract_group.command("diff")
@@ -220,8 +210,8 @@ def contract_diff(ctx: click.Context, old: str, new: str, as_json: bool) -> None
     """What changed between two recordings OLD and NEW of one model: statuses, shapes, results, errors, timing.
 
     Each difference is breaking, notable or informational, with the spec change that
-    follows where there is one. Exit 1 if anything is breaking, 3 if the worst is
-    notable, 4 if only informational, 0 when the provider answered alike.
+    follows where there is one. Exit 1 if anything is breaking, 4 if the worst is
+    notable, 5 if only informational, 0 when the provider answered alike.
     """
     report = diff_cassettes(old, new, _registry(ctx))
     if as_json:

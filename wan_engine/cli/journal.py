@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+import sqlite3
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -18,8 +19,12 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from wan_engine.journal import JobRecord, open_journal
+from wan_engine.cli import exits
+from wan_engine.errors import JournalError
+from wan_engine.journal import JobRecord, JournalStore, SqliteJournal, journal_path
 from wan_engine.journal.records import HistoryEntry, JournalState
+from wan_engine.journal.resume import JobOutcome, ResumeReport
+from wan_engine.redaction import scrub_url
 
 stdout = Console(highlight=False)
 
@@ -30,6 +35,20 @@ journal_option = click.option(
     default=None,
     help="The journal file (default: $WAN_ENGINE_JOURNAL, else the user's data directory).",
 )
+
+
+def open_journal(journal_file: str | None) -> SqliteJournal:
+    """The journal, or one line naming the file and what is wrong with it (sqlite3 errors included)."""
+    path = journal_path(journal_file)
+    try:
+        return SqliteJournal(path)
+    except sqlite3.Error as exc:
+        raise JournalError(
+            f"journal {path} cannot be opened ({exc}): check it is a wan-engine journal you may write, "
+            "or pass --journal PATH"
+        ) from None
+    except OSError as exc:
+        raise JournalError(f"journal {path} cannot be opened ({exc.strerror or exc}): pass --journal PATH") from None
 
 
 def _time(at: datetime | None) -> str | None:
@@ -87,29 +106,40 @@ def _styled(state: str) -> str:
     return f"[{style}]{state}[/{style}]" if style else state
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @journal_option
 @click.option("--state", "states", multiple=True, help="Only jobs in this state (repeatable), e.g. submit_unknown.")
 @click.option("--model", default=None, help="Only jobs of this model.")
 @click.option("--limit", type=int, default=None, help="At most this many (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per job.")
+@click.pass_context
 def jobs(
-    journal_file: str | None, states: tuple[str, ...], model: str | None, limit: int | None, as_json: bool
+    ctx: click.Context,
+    journal_file: str | None,
+    states: tuple[str, ...],
+    model: str | None,
+    limit: int | None,
+    as_json: bool,
 ) -> None:
-    """List journaled jobs, newest first."""
+    """List journaled jobs, newest first (``jobs dismiss KEY`` closes a submit_unknown job)."""
+    ctx.meta["wan_engine.journal_file"] = journal_file  # for `jobs dismiss` (options go before it)
+    if ctx.invoked_subcommand is not None:
+        return
     with open_journal(journal_file) as journal:
         records = journal.jobs(states=states, model=model, limit=limit)
     if as_json:
         for record in records:
             click.echo(json.dumps(record_dict(record), sort_keys=True))
         return
-    table = Table(box=box.SIMPLE)
-    for header in ("key", "provider id"):  # ids are copied into `status ID`: never wrapped
+    wide = stdout.width >= 100  # on 80 columns the update time goes (it is in `status KEY` and --json)
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, show_edge=False)
+    for header in ("key", "provider id"):  # both are copied into `status`/`resume`: never wrapped
         table.add_column(header, no_wrap=True)
-    table.add_column("model", overflow="fold")
+    table.add_column("model", overflow="fold", ratio=1)
     table.add_column("state", no_wrap=True)
-    table.add_column("sinks")
-    table.add_column("updated (UTC)", no_wrap=True)
+    table.add_column("sinks", no_wrap=True)
+    if wide:
+        table.add_column("updated", no_wrap=True)
     for record in records:
         done = sum(1 for s in record.sinks if s.state.done)
         table.add_row(
@@ -118,15 +148,37 @@ def jobs(
             record.model,
             _styled(record.summary_state),
             f"{done}/{len(record.sinks)}" if record.sinks else "-",
-            record.updated_at.strftime("%m-%d %H:%M:%S"),
+            *([record.updated_at.strftime("%m-%d %H:%M")] if wide else []),
         )
     stdout.print(table)
     unknown = sum(1 for r in records if r.state is JournalState.SUBMIT_UNKNOWN)
     if unknown:
         stdout.print(
             f"[bold red]{unknown} job(s) submit_unknown[/bold red]: the provider may have created (and billed) "
-            "them; they were not re-sent. Check the provider's dashboard."
+            "them; they were not re-sent. Check the provider's dashboard, then `wan-engine jobs dismiss KEY`."
         )
+
+
+@jobs.command("dismiss")
+@click.argument("key")
+@click.option("--reason", default="reconciled by hand", show_default=True, help="Kept in the job's history.")
+@click.pass_context
+def dismiss(ctx: click.Context, key: str, reason: str) -> None:
+    """Close a submit_unknown job you have checked on the provider's dashboard; resume then leaves it alone."""
+    journal_file = ctx.meta.get("wan_engine.journal_file")
+    with open_journal(journal_file) as journal:
+        record = journal.get(key)
+        if record is None:
+            raise click.ClickException(f"no job {key!r} in {journal.path}: `wan-engine jobs` lists the keys")
+        if record.state is not JournalState.SUBMIT_UNKNOWN:
+            raise click.ClickException(
+                f"job {record.key} is {record.summary_state}, not submit_unknown: only those are dismissed "
+                "(resume finishes the others)"
+            )
+        now = datetime.now(UTC)
+        journal.record_error(record.key, JournalState.CANCELLED, f"dismissed: {reason}", now)
+        journal.record_event(record.key, "dismissed", now, {"reason": reason})
+    stdout.print(f"job {record.key} dismissed ({reason}); it stays in `wan-engine status {record.key}`", markup=False)
 
 
 @click.command()
@@ -173,7 +225,41 @@ def _parse_base_urls(values: tuple[str, ...]) -> dict[str, str]:
     return urls
 
 
+SENT_TO = "sent_to"
+"""History event naming the base URL a job was submitted to, when it was not the provider's own."""
+
+
+def note_sent_to(journal: JournalStore, key: str, provider: str, base_url: str) -> None:
+    """Remember where a job went (``generate --base-url``/``--sandbox``), so ``resume`` polls the same place.
+
+    Kept as a history event (no new column): resume reads it back; the
+    provider's real URL with the user's real key is never used for a job
+    that was sent elsewhere.
+    """
+    detail = {"provider": provider, "base_url": scrub_url(base_url)}
+    journal.record_event(key, SENT_TO, datetime.now(UTC), detail)
+
+
+def sent_to(journal: JournalStore, key: str) -> dict[str, str]:
+    """The base URL overrides journaled for a job (provider -> URL); empty: the provider's own."""
+    urls: dict[str, str] = {}
+    for entry in journal.history(key):
+        if entry.event == SENT_TO:
+            urls[str(entry.detail["provider"])] = str(entry.detail["base_url"])
+    return urls
+
+
+def _not_advanced(outcome: JobOutcome) -> str | None:
+    """Why a resumed job did not move forward (None when it did): each such job makes resume exit 3."""
+    if outcome.note:
+        return outcome.note
+    if outcome.failed:
+        return "delivery failed"
+    return None
+
+
 @click.command()
+@click.argument("keys", nargs=-1, metavar="[KEY]...")
 @journal_option
 @click.option(
     "--base-url", "base_urls", multiple=True, metavar="PROVIDER=URL", help="Use URL for PROVIDER (e.g. a sandbox)."
@@ -186,30 +272,68 @@ def _parse_base_urls(values: tuple[str, ...]) -> dict[str, str]:
 @click.pass_context
 def resume(
     ctx: click.Context,
+    keys: tuple[str, ...],
     journal_file: str | None,
     base_urls: tuple[str, ...],
     deadline: float | None,
     strategy: str,
     as_json: bool,
 ) -> None:
-    """Finish every unfinished job: poll running ones, deliver undelivered results. Never re-submits."""
+    """Finish unfinished jobs (all, or the KEYs given): poll, deliver. Never re-submits.
+
+    Reports per job what happened; exits 3 when any job could not be advanced
+    (unreachable provider, unknown job, missing key, deadline, failed delivery).
+    """
     from wan_engine.journal.durable import DurableEngine
     from wan_engine.spec.registry import SpecRegistry
 
-    registry = getattr(ctx.obj, "registry", None) or SpecRegistry.discover()
+    registry = getattr(ctx.find_root().obj, "registry", None) or SpecRegistry.discover()
     journal = open_journal(journal_file)
-
-    async def run() -> Any:
-        async with DurableEngine(registry, base_urls=_parse_base_urls(base_urls), journal=journal) as engine:
-            return await engine.resume(deadline=deadline, strategy=strategy)
-
+    wanted: list[str] = []
     try:
+        for key in keys:
+            record = journal.get(key)
+            if record is None:
+                raise click.ClickException(f"no job {key!r} in {journal.path}: `wan-engine jobs` lists the keys")
+            if not record.unfinished:
+                raise click.ClickException(f"job {record.key} is {record.summary_state}: nothing to resume")
+            wanted.append(record.key)
+
+        given = _parse_base_urls(base_urls)
+        groups: dict[tuple[tuple[str, str], ...], list[str]] = {}
+        for record in journal.unfinished():
+            if wanted and record.key not in wanted:
+                continue
+            urls = {**sent_to(journal, record.key), **given}  # --base-url wins over what was journaled
+            groups.setdefault(tuple(sorted(urls.items())), []).append(record.key)
+
+        async def run() -> ResumeReport:
+            outcomes: list[JobOutcome] = []
+            busy: list[str] = []
+            report = None
+            for urls, group in groups.items() or [((), [])]:
+                async with DurableEngine(registry, base_urls=dict(urls), journal=journal) as engine:
+                    report = await engine.resume(deadline=deadline, strategy=strategy, keys=group)
+                outcomes.extend(report.jobs)
+                busy.extend(report.busy)
+            assert report is not None
+            return ResumeReport(report.owner, tuple(outcomes), tuple(busy), report.submit_unknown)
+
         report = asyncio.run(run())
     finally:
         journal.close()
+    stuck = {o.key: why for o in report.jobs if (why := _not_advanced(o)) is not None}
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, default=str))
-        return
+        click.echo(json.dumps({**report.as_dict(), "not_advanced": stuck}, indent=2, default=str))
+    else:
+        _print_resume(report, stuck)
+    if stuck or (wanted and set(wanted) & set(report.busy)):
+        ctx.exit(exits.JOB_FAILED)
+
+
+def _print_resume(report: ResumeReport, stuck: dict[str, str]) -> None:
+    if not report.jobs and not report.busy:
+        stdout.print("nothing to resume: every journaled job is finished")
     for outcome in report.jobs:
         line = f"{outcome.key} {outcome.provider_id or '-'} {outcome.before} -> {_styled(outcome.after)}"
         if outcome.delivered:
@@ -217,13 +341,14 @@ def resume(
         stdout.print(line)
         for sink, error in outcome.failed.items():
             stdout.print(f"  sink {sink} failed: {error}", markup=False)
-        if outcome.note:
-            stdout.print(f"  {outcome.note}", markup=False)
+        if outcome.key in stuck:
+            stdout.print(f"  not advanced: {stuck[outcome.key]}", markup=False)
     if report.busy:
         stdout.print(f"{len(report.busy)} job(s) left to another running process: {', '.join(report.busy)}")
     if report.submit_unknown:
         stdout.print(
             f"[bold red]{len(report.submit_unknown)} job(s) submit_unknown[/bold red] (never re-sent; check the "
-            f"provider): {', '.join(report.submit_unknown)}"
+            f"provider, then `wan-engine jobs dismiss KEY`): {', '.join(report.submit_unknown)}"
         )
-    stdout.print(f"resumed {len(report.jobs)} job(s)")
+    advanced = len(report.jobs) - len(stuck)
+    stdout.print(f"{advanced} job(s) advanced, {len(stuck)} not advanced")

@@ -7,16 +7,20 @@ script could want from a command is available from Python too.
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
 import sys
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from wan_engine.cli import exits
 from wan_engine.cli.lazy import LazyGroup
+from wan_engine.cli.params_file import read_params
 from wan_engine.errors import ParameterValidationError, WanEngineError
 from wan_engine.spec.params import build_body, prepare
 from wan_engine.spec.registry import SpecRegistry
@@ -44,9 +48,9 @@ LAZY_COMMANDS = {
     "generate": ("wan_engine.cli.generate:generate_command", "Submit a job for MODEL, wait, and download the video."),
     "sandbox": ("wan_engine.cli.sandbox:sandbox_command", "Serve the fake provider built from the specs."),
     "plugins": ("wan_engine.cli.plugins:plugins", "List installed plugins (strategies, sinks, specs)."),
-    "jobs": ("wan_engine.cli.journal:jobs", "List the jobs in the journal."),
+    "jobs": ("wan_engine.cli.journal:jobs", "List the jobs in the journal; jobs dismiss KEY closes one."),
     "status": ("wan_engine.cli.journal:status", "Show one journaled job and its history."),
-    "resume": ("wan_engine.cli.journal:resume", "Finish unfinished jobs: poll, deliver. Never re-submits."),
+    "resume": ("wan_engine.cli.journal:resume", "Finish unfinished jobs (or KEY): poll, deliver. Never re-submits."),
     "spec": ("wan_engine.cli.spec:spec_group", "Write and check spec files."),
     "record": ("wan_engine.cli.harness:record_command", "Record a cassette (needs the cassettes extra)."),
     "contract": ("wan_engine.cli.harness:contract_group", "Check cassettes against the specs (cassettes extra)."),
@@ -55,7 +59,12 @@ LAZY_COMMANDS = {
 """Imported when run (cli/lazy.py): start-up stays fast, and a plain install works without the extras."""
 
 
-@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    lazy=LAZY_COMMANDS,
+    epilog=exits.EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--specs",
     "spec_dirs",
@@ -153,14 +162,6 @@ def describe(obj: Context, model: str) -> None:
         stdout.print(f"- {rule}", markup=False)
 
 
-def _read_params(source: str) -> Any:
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise click.ClickException(f"{source} is not JSON: {exc}") from None
-
-
 @cli.command()
 @click.argument("model")
 @click.argument("params_file", metavar="PARAMS.json")
@@ -169,35 +170,60 @@ def _read_params(source: str) -> Any:
 def validate(obj: Context, model: str, params_file: str, show_body: bool) -> None:
     """Check PARAMS.json ('-' for stdin) against MODEL's schema; exit 1 listing every violation."""
     spec = obj.registry.model(model)
-    params = _read_params(params_file)
+    params = read_params(params_file)
     try:
         filled = prepare(spec, params)
     except ParameterValidationError as exc:
         stderr.print(f"[red]{len(exc.violations)} violation(s)[/red] for {escape(model)}:")
         for violation in exc.violations:
             stderr.print(f"  {violation.path}: {violation.message}", markup=False)
-        sys.exit(1)
+        sys.exit(exits.CHECK_FAILED)
     stdout.print(f"[green]valid[/green] request for {model}")
     if show_body:
         click.echo(json.dumps(build_body(spec, filled), indent=2))
 
 
-def main() -> None:
+def _fail(code: int, message: str) -> NoReturn:
+    """One line on stderr and the documented exit code: never a traceback for a user's mistake."""
+    stderr.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """The ``wan-engine`` entry point: runs click and turns its outcome into a documented exit code.
+
+    click runs with ``standalone_mode=False`` so errors can be shown in one
+    line; that mode *returns* the code a command exits with (``ctx.exit(1)``)
+    instead of exiting, so it is passed on here, or every check would exit 0.
+    """
     try:
-        # standalone_mode=False hands ctx.exit(code) back as the return value instead of exiting.
-        code = cli(standalone_mode=False)
+        args = list(argv) if argv is not None else None
+        returned = cli.main(args=args, prog_name="wan-engine", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.Abort:
-        stderr.print("aborted")
-        sys.exit(130)
-    except click.ClickException as exc:
+    except (click.Abort, KeyboardInterrupt):
+        stderr.print("interrupted")
+        sys.exit(exits.INTERRUPTED)
+    except click.UsageError as exc:
         exc.show()
-        sys.exit(exc.exit_code)
+        sys.exit(exits.USAGE)
+    except click.ClickException as exc:
+        _fail(exits.USAGE if exc.exit_code == 1 else exc.exit_code, exc.format_message())
     except WanEngineError as exc:
-        stderr.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False, soft_wrap=True)
-        sys.exit(2)
-    sys.exit(code if isinstance(code, int) else 0)
+        _fail(exits.USAGE, str(exc))
+    except sqlite3.Error as exc:
+        _fail(exits.USAGE, f"the journal could not be used ({exc}); check the file, or pass --journal PATH")
+    except OSError as exc:
+        where = f" {exc.filename}" if exc.filename else ""
+        _fail(exits.USAGE, f"cannot use{where}: {exc.strerror or exc}")
+    except RecursionError:
+        # In practice a spec whose $ref points back at itself: the schema never ends.
+        _fail(exits.USAGE, "a spec's schema refers to itself ($ref cycle): find it with `wan-engine spec lint FILE`")
+    except Exception as exc:
+        if os.environ.get("WAN_ENGINE_DEBUG"):
+            raise
+        _fail(exits.INTERNAL, f"internal error {type(exc).__name__}: {exc} (WAN_ENGINE_DEBUG=1 shows the traceback)")
+    sys.exit(returned if isinstance(returned, int) else exits.OK)
 
 
 if __name__ == "__main__":

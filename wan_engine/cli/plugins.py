@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from wan_engine import plugins as registry
+from wan_engine.cli import exits
 
 
 def _rows() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
@@ -66,4 +67,4 @@ def plugins(as_json: bool, strict: bool) -> None:
                     markup=False,
                 )
     if failed and strict:
-        sys.exit(1)
+        sys.exit(exits.CHECK_FAILED)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, Protocol, TextIO
 
 from rich.console import Console
@@ -66,11 +67,25 @@ class JsonView:
         if isinstance(event, Submitted):
             self._write({"event": "submitted", "job_id": event.job_id, "model": event.model})
         elif isinstance(event, StatusChanged):
-            self._write({"event": "status", "job_id": event.job_id, "state": event.state.value,
-                         "provider_status": event.provider_status})
+            self._write(
+                {
+                    "event": "status",
+                    "job_id": event.job_id,
+                    "state": event.state.value,
+                    "provider_status": event.provider_status,
+                }
+            )
         elif isinstance(event, Progress):
-            self._write({"event": "progress", "job_id": event.job_id, "elapsed_s": round(event.elapsed_s, 3),
-                         "expected_total_s": event.expected_total_s, "fraction": event.fraction, "polls": event.polls})
+            self._write(
+                {
+                    "event": "progress",
+                    "job_id": event.job_id,
+                    "elapsed_s": round(event.elapsed_s, 3),
+                    "expected_total_s": event.expected_total_s,
+                    "fraction": event.fraction,
+                    "polls": event.polls,
+                }
+            )
         elif isinstance(event, Completed):
             self._write({"event": "completed", "job_id": event.job_id, "video_urls": event.result.video_urls})
         elif isinstance(event, Failed):
@@ -106,7 +121,7 @@ class PlainView:
         elif isinstance(event, Completed):
             self._line(f"job {event.job_id}: video at {event.result.video_url}")
         elif isinstance(event, Failed):
-            self._line(f"job {event.job_id}: {event.error}")
+            self._line(f"job {event.job_id}: failed")  # the reason is the command's last line, said once
 
     def downloaded(self, done: int, total: int | None) -> None:
         pass  # the delivery summary line says size and speed once, at the end
@@ -118,31 +133,56 @@ class PlainView:
         pass
 
 
-class LiveView:
-    """A live terminal display: state, elapsed and expected remaining time, download bytes and speed."""
+WAITING_STATES = frozenset({"submitting", "submitted", "queued", "running"})
+"""States in which the clock on screen keeps ticking (a poll may be minutes away under adaptive polling)."""
 
-    def __init__(self, model: str, console: Console | None = None, expected_s: float | None = None) -> None:
+
+class LiveView:
+    """A live terminal display: state, elapsed and expected remaining time, download bytes and speed.
+
+    The elapsed time is re-computed at every refresh from the last poll's
+    figure plus the time since, so it ticks every second even when the next
+    poll is minutes away; "remaining" is shown only while the job runs (a
+    queue wait says nothing about how long the generation takes).
+    """
+
+    def __init__(
+        self,
+        model: str,
+        console: Console | None = None,
+        expected_s: float | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.console = console or Console(stderr=False)
         self.model = model
         self.expected_override = expected_s
         self.job_id = "…"
         self.state = "submitting"
-        self.elapsed = 0.0
+        self._now = now
+        self._elapsed_at = (0.0, now())
+        """(elapsed seconds reported by the last poll, when it was reported)."""
         self.expected: float | None = None
         self.polls = 0
         self.download: tuple[int, int | None, float] | None = None
         self._speed = _Speed()
-        self._live = Live(self._render(), console=self.console, refresh_per_second=8, transient=False)
+        self._live = Live(console=self.console, refresh_per_second=4, transient=False, get_renderable=self._render)
         self._live.start()
+        self._closed = False
+
+    @property
+    def elapsed(self) -> float:
+        reported, at = self._elapsed_at
+        return reported + (self._now() - at if self.state in WAITING_STATES else 0.0)
 
     def _render(self) -> Text:
         text = Text()
         text.append(f"{self.model} ", style="bold")
         text.append(f"job {self.job_id}  ")
         text.append(self.state, style="cyan")
-        text.append(f"  elapsed {self.elapsed:,.0f} s")
-        if self.expected:
-            remaining = max(0.0, self.expected - self.elapsed)
+        elapsed = self.elapsed
+        text.append(f"  elapsed {elapsed:,.0f} s")
+        if self.expected and self.state == "running":
+            remaining = max(0.0, self.expected - elapsed)
             text.append(f"  expected remaining ~{remaining:,.0f} s (typical {self.expected:,.0f} s)")
         text.append(f"  polls {self.polls}")
         if self.download is not None:
@@ -153,18 +193,23 @@ class LiveView:
         return text
 
     def _refresh(self) -> None:
-        self._live.update(self._render())
+        if not self._closed:
+            self._live.refresh()
 
     def event(self, event: Event) -> None:
         if isinstance(event, Submitted):
             self.job_id = event.job_id
+            self.state = "submitted"
         elif isinstance(event, StatusChanged):
+            self._elapsed_at = (self.elapsed, self._now())  # the clock freezes at a terminal state
             self.state = event.state.value
         elif isinstance(event, Progress):
-            self.elapsed, self.polls = event.elapsed_s, event.polls
+            self._elapsed_at = (event.elapsed_s, self._now())
+            self.polls = event.polls
             self.expected = self.expected_override or event.expected_total_s
         elif isinstance(event, Failed):
-            self.state = f"failed: {event.error}"
+            self._elapsed_at = (self.elapsed, self._now())
+            self.state = "failed"  # the reason is the command's last line, said once
         self._refresh()
 
     def downloaded(self, done: int, total: int | None) -> None:
@@ -175,7 +220,9 @@ class LiveView:
         self._live.console.print(text, markup=False, highlight=False)
 
     def close(self) -> None:
-        self._live.stop()
+        if not self._closed:
+            self._closed = True
+            self._live.stop()
 
 
 def choose_view(

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Any
 
 import attrs
@@ -193,11 +193,13 @@ async def resume(
     policy: DownloadPolicy | None = None,
     concurrency: int = 32,
     lease_s: float | None = None,
+    keys: Collection[str] | None = None,
 ) -> ResumeReport:
     """Finish every unfinished job in the engine's journal (see the module doc); never re-submits.
 
     ``deadline`` bounds the polling of each job (seconds); a job still running
-    then stays unfinished for a later resume.
+    then stays unfinished for a later resume. ``keys`` limits the resume to
+    those journal keys (``wan-engine resume KEY``: one job, leaving the rest).
     """
     journal = _journal(engine)
     lease = lease_s if lease_s is not None else engine.lease_s
@@ -219,6 +221,7 @@ async def resume(
                     engine, fresh, None, strategy=strategy, deadline=deadline, env=env or os.environ, policy=policy
                 )
 
-    outcomes = await asyncio.gather(*(one(record) for record in journal.unfinished()))
+    chosen = [r for r in journal.unfinished() if keys is None or r.key in keys]
+    outcomes = await asyncio.gather(*(one(record) for record in chosen))
     unknown = tuple(r.key for r in journal.jobs(states=[JournalState.SUBMIT_UNKNOWN.value]))
     return ResumeReport(engine.owner, tuple(o for o in outcomes if o is not None), tuple(busy), unknown)
