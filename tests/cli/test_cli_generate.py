@@ -207,3 +207,16 @@ def test_on_a_terminal_a_live_display_shows_state_time_and_download(tmp_path: Pa
     assert "running" in screen and "succeeded" in screen
     assert "elapsed" in screen and "expected remaining" in screen and "download 0.1 MiB / 0.1 MiB" in screen
     assert "sha256" in screen
+
+
+@pytest.mark.e2e
+def test_a_misspelt_strategy_is_refused_before_any_request(tmp_path: Path) -> None:
+    """Port 9 on loopback refuses connections: had anything been sent, the error would be a network one."""
+    named = "no strategy plugin named 'fixd'"
+    done = wan_engine(
+        "generate", MODEL, "--prompt", "x", "--strategy", "fixd", "--out", str(tmp_path), "--no-journal",
+        "--base-url", "http://127.0.0.1:9", env={"AIMLAPI_KEY": "sk-test-1234567890"},
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert named in done.stderr and "Traceback" not in done.stderr
+    assert "connect" not in done.stderr.lower() and "submit" not in done.stderr.lower()

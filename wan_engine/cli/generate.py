@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import attrs
 import click
 
+from wan_engine import plugins
 from wan_engine.cli import exits
 from wan_engine.cli.journal import note_sent_to
 from wan_engine.cli.options import collect, parameter_options
@@ -275,6 +276,11 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         configs = sink_configs(
             values["out"], values["s3"], values["s3_endpoint"], values["webhook"], overwrite=values["overwrite"]
         )
+        # A misspelt --strategy or sink must be refused now, not after the provider has been paid.
+        if values["strategy"]:
+            plugins.check("strategy", values["strategy"])
+        for config in configs:
+            config.check()
         journal = _journal_for(values)
         view = choose_view(
             spec.id, as_json=values["as_json"], expected_s=values["sandbox_duration"] if values["sandbox"] else None

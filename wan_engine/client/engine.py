@@ -145,5 +145,6 @@ class Engine:
         deadline: float | None = None,
         **kwargs: Any,
     ) -> Result:
+        chosen = self.strategy_for(strategy)  # an unknown strategy name fails here, before the paid submit
         job = await self.submit(model, params, **kwargs)
-        return await job.wait(strategy=strategy, deadline=deadline)
+        return await job.wait(strategy=chosen, deadline=deadline)

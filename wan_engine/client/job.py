@@ -131,7 +131,7 @@ class Job:
         self.last_response = document
         status = json_pointer.resolve(document, provider.status_pointer)
         state = provider.engine_state(status)
-        if status not in provider.statuses:
+        if provider.mapped_status(status) is None:
             log.warning("job %s: unmapped provider status %r, treated as %s", self.id, status, state.value)
         self._server_hint_s = parse_retry_after((headers or {}).get("Retry-After"), clock.wall())
         if state is not self.state or status != self.provider_status:

@@ -44,6 +44,7 @@ class WriteAhead:
         for sink in sinks:
             if not isinstance(sink, SinkConfig):
                 raise UsageError(f"deliver_to takes SinkConfig records, not {type(sink).__name__}")
+            sink.check()  # a misspelt sink or option is refused now, before the paid submit, not at delivery
         key = self.journal.intend(
             model=spec.id,
             spec_version=spec.spec_version,
