@@ -14,6 +14,7 @@ from typing import Any
 
 import attrs
 import pytest
+from support.spec_documents import model_document, registry_with
 
 from wan_engine.client.engine import Engine
 from wan_engine.clock import VirtualClock
@@ -21,36 +22,15 @@ from wan_engine.errors import InvalidSpecsError, SpecError
 from wan_engine.sandbox import Sandbox, SandboxConfig
 from wan_engine.sandbox.responses import error_document
 from wan_engine.spec.checks import model_problems
-from wan_engine.spec.files import bundled_specs_dir, load_file
+from wan_engine.spec.files import load_file
 from wan_engine.spec.model import ModelSpec
 from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
 
 
 def model(**extra: Any) -> dict[str, Any]:
-    return {
-        "format_version": 1,
-        "kind": "model",
-        "id": "test/overrides",
-        "title": "Overrides (test)",
-        "provider": "aimlapi",
-        "spec_version": "0.1.0",
-        "parameters": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["prompt"],
-            "properties": {"prompt": {"type": "string", "minLength": 1}},
-        },
-        "examples": [{"name": "ok", "params": {"prompt": "x"}}],
-        **extra,
-    }
-
-
-def registry_with(tmp_path: Path, document: dict[str, Any]) -> SpecRegistry:
-    folder = tmp_path / "models"
-    folder.mkdir(exist_ok=True)
-    (folder / "m.json").write_text(json.dumps(document), encoding="utf-8")
-    return SpecRegistry.from_folders([bundled_specs_dir(), tmp_path])
+    examples = [{"name": "ok", "params": {"prompt": "x"}}]
+    return model_document("test/overrides", "Overrides (test)", {}, **{"examples": examples, **extra})
 
 
 OVERRIDES = {

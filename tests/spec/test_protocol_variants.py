@@ -9,13 +9,13 @@ bundled providers, so a variant is tested on its own.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import attrs
 import pytest
+from support.spec_documents import model_document, registry_with
 
 from wan_engine.client.engine import Engine
 from wan_engine.clock import VirtualClock
@@ -31,31 +31,7 @@ from wan_engine.states import JobState
 
 
 def model(**extra: Any) -> dict[str, Any]:
-    return {
-        "format_version": 1,
-        "kind": "model",
-        "id": "test/variant",
-        "title": "Variant (test)",
-        "provider": "aimlapi",
-        "spec_version": "0.1.0",
-        "parameters": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["prompt"],
-            "properties": {
-                "prompt": {"type": "string", "minLength": 1},
-                "duration": {"type": "integer", "enum": [5, 10]},
-            },
-        },
-        **extra,
-    }
-
-
-def registry_with(tmp_path: Path, document: dict[str, Any]) -> SpecRegistry:
-    folder = tmp_path / "models"
-    folder.mkdir(exist_ok=True)
-    (folder / "m.json").write_text(json.dumps(document), encoding="utf-8")
-    return SpecRegistry.from_folders([bundled_specs_dir(), tmp_path])
+    return model_document("test/variant", "Variant (test)", {"duration": {"type": "integer", "enum": [5, 10]}}, **extra)
 
 
 async def run(registry: SpecRegistry, model_id: str, params: dict[str, Any], **config: Any) -> Any:
