@@ -49,6 +49,7 @@ LookupError from a plugin name) escapes the public API untranslated::
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 
 import attrs
@@ -127,9 +128,19 @@ class PathTemplateError(UsageError):
 
 
 class UnknownModelError(UsageError, KeyError):
-    def __init__(self, model: str, known: Sequence[str]) -> None:
+    def __init__(self, model: str, known: Sequence[str], *, left_out: int = 0) -> None:
         self.model = model
-        super().__init__(f"unknown model {model!r}; known models: {', '.join(sorted(known)) or 'none'}")
+        if not known:
+            hint = "no models are installed"
+        elif len(known) <= 12:
+            hint = f"known models: {', '.join(sorted(known))}"
+        else:  # a long list helps nobody: the closest names, and where the rest are
+            close = difflib.get_close_matches(model, known, n=5, cutoff=0.4)
+            guess = f"did you mean {', '.join(close)}? " if close else ""
+            hint = f"{guess}`wan-engine models` lists all {len(known)}"
+        if left_out:
+            hint += f"; {left_out} spec file(s) were left out as invalid (see the warnings)"
+        super().__init__(f"unknown model {model!r}; {hint}")
 
     def __str__(self) -> str:
         return str(self.args[0])

@@ -116,7 +116,7 @@ def test_a_journaled_run_says_its_key_and_records_where_it_was_sent(
     second = _generate(tmp_path, "--base-url", again_url, "--journal", journal)
     assert second.returncode == 2, second.stdout + second.stderr
     assert "Traceback" not in second.stderr and "IntegrityError" not in second.stderr
-    assert "already holds for an earlier job" in second.stderr
+    assert "reused an id" in second.stderr and "fallback" in second.stderr  # the paid id is kept, not lost
 
 
 def test_the_quick_start_twice_gives_two_videos_and_keeps_the_default_journal_empty(tmp_path: Path) -> None:

@@ -210,7 +210,7 @@ def test_a_ref_loop_that_never_reaches_data_is_a_spec_error_not_a_recursion_erro
     error = only_spec_error(write_spec(tmp_path, "m.json", document))
     [problem] = error.problems
     assert problem.path.startswith("$.parameters.$defs.") and problem.path.endswith(".$ref"), problem
-    assert "loop that never reaches data" in problem.message and "/$defs/a" in problem.message
+    assert "cycle that never reaches data" in problem.message and "/$defs/a" in problem.message
 
 
 def test_a_schema_recursive_through_data_is_fine(tmp_path: Path) -> None:

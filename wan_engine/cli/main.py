@@ -37,7 +37,15 @@ class Context:
     @property
     def registry(self) -> SpecRegistry:
         if self._registry is None:
-            self._registry = SpecRegistry.discover(self.spec_dirs)
+            # Lenient: a broken spec file disables its own model only; each is named once on stderr.
+            self._registry = SpecRegistry.discover(self.spec_dirs, lenient=True)
+            for error in self._registry.skipped:
+                first, *more = str(error).splitlines()
+                details = "; ".join(line.strip() for line in more)
+                stderr.print(
+                    f"warning: {first.rstrip(':')}: {details} (its model is left out; the others work)",
+                    markup=False, highlight=False, soft_wrap=True,
+                )  # fmt: skip
         return self._registry
 
 

@@ -199,8 +199,14 @@ class SqliteJournal:
             )
         except (sqlite3.Error, OSError) as exc:
             model = self._model_of(key)
-            fallback = self._fallback_record(key, model, provider_id, at, f"{type(exc).__name__}: {exc}")
-            error = JournalUnwritableError(provider_id, model, f"{type(exc).__name__}: {exc}", fallback)
+            if isinstance(exc, sqlite3.IntegrityError):
+                # The journal already holds this model's job under this id: the provider reused an id
+                # (a restarted sandbox with the same --seed does), so this one is kept aside, not merged.
+                reason = f"it already holds a job {provider_id} of {model}: the provider reused an id"
+            else:
+                reason = f"{type(exc).__name__}: {exc}"
+            fallback = self._fallback_record(key, model, provider_id, at, reason)
+            error = JournalUnwritableError(provider_id, model, reason, fallback)
             print(f"wan-engine: {error}", file=sys.stderr, flush=True)
             raise error from exc
 

@@ -68,7 +68,7 @@ def ref_cycle_problems(schema: Any, path: str = "$.parameters") -> list[Problem]
         if pointer in stack:
             loop = " -> ".join([*stack[stack.index(pointer):], pointer])
             where = path + stack[-1].replace("/", ".") + ".$ref"
-            problems.setdefault(pointer, Problem(where, f"$ref loop that never reaches data: {loop}"))
+            problems.setdefault(pointer, Problem(where, f"$ref cycle that never reaches data: {loop}"))
             return
         if pointer in done:
             return

@@ -74,17 +74,25 @@ def default_folders(extra: Iterable[str | os.PathLike[str]] = ()) -> list[Path]:
 class SpecRegistry:
     providers: dict[str, ProviderSpec]
     models_by_id: dict[str, ModelSpec]
+    skipped: tuple[WanEngineError, ...] = ()
+    """With ``lenient``: the bad files left out, each error naming its file and JSON paths."""
 
     @classmethod
-    def discover(cls, extra_folders: Iterable[str | os.PathLike[str]] = ()) -> SpecRegistry:
-        return cls.from_folders(default_folders(extra_folders))
+    def discover(cls, extra_folders: Iterable[str | os.PathLike[str]] = (), *, lenient: bool = False) -> SpecRegistry:
+        """Every spec found (bundled, extra folders, WAN_ENGINE_SPEC_PATH, entry points).
+
+        Strict by default: one bad file raises :class:`InvalidSpecsError` listing every bad
+        file. ``lenient=True`` leaves the bad files out (see ``skipped``) so one broken
+        model on a shared spec path does not take the others down; the CLI uses it and warns.
+        """
+        return cls.from_folders(default_folders(extra_folders), lenient=lenient)
 
     @classmethod
-    def from_folders(cls, folders: Iterable[Path]) -> SpecRegistry:
-        return cls.from_files(path for folder in folders for path in spec_files(folder))
+    def from_folders(cls, folders: Iterable[Path], *, lenient: bool = False) -> SpecRegistry:
+        return cls.from_files((path for folder in folders for path in spec_files(folder)), lenient=lenient)
 
     @classmethod
-    def from_files(cls, paths: Iterable[Path]) -> SpecRegistry:
+    def from_files(cls, paths: Iterable[Path], *, lenient: bool = False) -> SpecRegistry:
         errors: list[WanEngineError] = []
         providers: dict[str, ProviderSpec] = {}
         documents: dict[str, ModelDocument] = {}
@@ -125,15 +133,15 @@ class SpecRegistry:
                 errors.append(SpecError(doc.source_file, problems))
                 continue
             models[doc.id] = spec
-        if errors:
+        if errors and not lenient:
             raise InvalidSpecsError(errors)
-        return cls(providers, dict(sorted(models.items())))
+        return cls(providers, dict(sorted(models.items())), tuple(errors))
 
     def model(self, model_id: str) -> ModelSpec:
         try:
             return self.models_by_id[model_id]
         except KeyError:
-            raise UnknownModelError(model_id, list(self.models_by_id)) from None
+            raise UnknownModelError(model_id, list(self.models_by_id), left_out=len(self.skipped)) from None
 
     def models(self) -> list[ModelSpec]:
         return list(self.models_by_id.values())
