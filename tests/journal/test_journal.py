@@ -310,3 +310,32 @@ def test_an_unusable_journal_file_is_a_journal_error_naming_it(tmp_path: Path, d
     assert str(path) in str(caught.value) and "--journal" in str(caught.value)
     with pytest.raises(JournalError):
         DurableEngine(journal=path)
+
+
+@pytest.mark.parametrize("path", ["finish", "resume", "redeliver"])
+async def test_the_sidecar_says_wall_clock_times_on_every_path(
+    registry: SpecRegistry, tmp_path: Path, path: str
+) -> None:
+    """Submitted, completed and delivered as ISO 8601 wall times, with durations and polls, however it was delivered."""
+    journal = SqliteJournal(tmp_path / "j.sqlite3")
+    async with sandbox_engine(registry, duration_s=100, journal=journal) as (engine, _sandbox, _clock):
+        assert isinstance(engine, DurableEngine)
+        job = await engine.submit(MODEL, VIDEO_PARAMS, deliver_to=file_sinks(tmp_path, "a"))
+        key = engine.journal_key(job) or ""
+        if path == "finish":
+            await engine.finish(job)
+        elif path == "resume":
+            journal.release(key, engine.owner)  # as if this process had died while the job ran
+            await engine.resume()
+        else:
+            await job.wait()  # completed and journaled here; delivered only by the resume below
+            journal.release(key, engine.owner)
+            await engine.resume()
+    [sidecar_path] = (tmp_path / "a").rglob("*.json")
+    timings = json.loads(sidecar_path.read_text())["timings"]
+    submitted, completed, delivered = (
+        datetime.fromisoformat(timings[k]) for k in ("submitted_at", "completed_at", "delivered_at")
+    )
+    assert submitted <= completed <= delivered
+    assert timings["generation_s"] == pytest.approx((completed - submitted).total_seconds(), abs=0.01)
+    assert timings["generation_s"] >= 100 and timings["polls"] >= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -329,8 +330,10 @@ async def test_media_is_a_real_mp4(sb: Sandbox, http: aiohttp.ClientSession, clo
         assert int(r.headers["Content-Length"]) == len(data) == sb.media_bytes_expected(job_id)
     assert hashlib.sha256(data).hexdigest() == sb.media_sha256(job_id)
     (tmp_path / "out.mp4").write_bytes(data)
+    ffprobe = shutil.which("ffprobe")
+    assert ffprobe, "ffprobe (from ffmpeg, see the README's set-up) proves the MP4 plays"
     probe = await asyncio.create_subprocess_exec(
-        "/usr/bin/ffprobe", "-v", "error", "-show_format", str(tmp_path / "out.mp4"),
+        ffprobe, "-v", "error", "-show_format", str(tmp_path / "out.mp4"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await probe.communicate()

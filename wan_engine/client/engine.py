@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -123,7 +124,9 @@ class Engine:
             raise
         for attempt in attempts:
             attempt.submitted(str(job_id))  # before anything else happens: a durable one makes the id durable
-        job = Job(self, spec, str(job_id), params=filled, submitted_at=self.clock.now())
+        job = Job(
+            self, spec, str(job_id), params=filled, submitted_at=self.clock.now(), submitted_wall=self.clock.wall()
+        )
         for attempt in attempts:
             attempt.started(job)
         job._emit(Submitted(job.id, spec.id, self.clock.now()))
@@ -131,9 +134,11 @@ class Engine:
             job.observe(response.document, response.headers)
         return job
 
-    def job(self, model: str, job_id: str, *, submitted_at: float | None = None) -> Job:
+    def job(
+        self, model: str, job_id: str, *, submitted_at: float | None = None, submitted_wall: datetime | None = None
+    ) -> Job:
         """A handle on a job submitted earlier (by this process or another): wait on it to resume."""
-        return Job(self, self.spec(model), job_id, submitted_at=submitted_at)
+        return Job(self, self.spec(model), job_id, submitted_at=submitted_at, submitted_wall=submitted_wall)
 
     async def run(
         self,

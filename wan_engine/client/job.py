@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wan_engine.client.events import Completed, Event, Failed, Progress, StatusChanged
@@ -44,12 +45,14 @@ class Job:
         *,
         params: dict[str, Any] | None = None,
         submitted_at: float | None = None,
+        submitted_wall: datetime | None = None,
     ) -> None:
         self.engine = engine
         self.spec = spec
         self.id = job_id
         self.params = params
         self.submitted_at = submitted_at
+        self.submitted_wall = submitted_wall
         self.state: JobState | None = None
         self.provider_status: Any = None
         self.polls = 0
@@ -162,7 +165,7 @@ class Job:
                 self.spec.spec_version,
                 urls,
                 metadata(self.spec, document),
-                Timings(self.submitted_at, now, waited_s, self.polls),
+                Timings(self.submitted_at, now, waited_s, self.polls, self.submitted_wall, self.engine.clock.wall()),
                 document,
             )
             self._outcome = result

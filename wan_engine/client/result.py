@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -12,10 +13,33 @@ from wan_engine.spec.model import ModelSpec
 
 @attrs.frozen
 class Timings:
+    """When a job ran. ``submitted_at``/``completed_at`` are the engine clock's monotonic seconds
+    (for arithmetic in one process); the ``*_wall`` times are what a person or another process reads."""
+
     submitted_at: float | None
     completed_at: float
     waited_s: float
     polls: int
+    submitted_wall: datetime | None = None
+    completed_wall: datetime | None = None
+
+    def as_record(self, delivered_at: datetime | None = None) -> dict[str, Any]:
+        """Wall-clock ISO 8601 times, durations and the poll count: what sidecars and notices carry."""
+
+        def iso(at: datetime | None) -> str | None:
+            return at.isoformat() if at is not None else None
+
+        def between(start: datetime | None, end: datetime | None) -> float | None:
+            return round((end - start).total_seconds(), 3) if start is not None and end is not None else None
+
+        return {
+            "submitted_at": iso(self.submitted_wall),
+            "completed_at": iso(self.completed_wall),
+            "delivered_at": iso(delivered_at),
+            "generation_s": between(self.submitted_wall, self.completed_wall),
+            "delivery_s": between(self.completed_wall, delivered_at),
+            "polls": self.polls,
+        }
 
 
 @attrs.frozen

@@ -6,6 +6,7 @@ redelivery see only this, which keeps the journal package free of import cycles.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from wan_engine.client.job import Job
@@ -23,4 +24,6 @@ class JournaledEngine(Protocol):
     clock: Clock
     client: ProviderClient
 
-    def job(self, model: str, job_id: str, *, submitted_at: float | None = None) -> Job: ...
+    def job(
+        self, model: str, job_id: str, *, submitted_at: float | None = None, submitted_wall: datetime | None = None
+    ) -> Job: ...

@@ -38,7 +38,7 @@ log = logging.getLogger("wan_engine.journal")
 def result_of(record: JobRecord) -> Result:
     """A Result rebuilt from the journal (no raw response: it was never stored)."""
     assert record.result is not None and record.provider_id is not None
-    timings = Timings(None, 0.0, 0.0, record.result.polls)
+    timings = Timings(None, 0.0, 0.0, record.result.polls, record.created_at, record.result.completed_at)
     return Result(
         record.provider_id,
         record.model,

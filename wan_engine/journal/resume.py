@@ -129,7 +129,12 @@ async def _work(
             # Elapsed time counts from the original submit (journaled in wall time), so a strategy
             # that polls by the job's age (adaptive) picks up where it was, not from zero.
             age_s = max(0.0, (engine.clock.wall() - record.created_at).total_seconds())
-            job = engine.job(record.model, record.provider_id, submitted_at=engine.clock.now() - age_s)
+            job = engine.job(
+                record.model,
+                record.provider_id,
+                submitted_at=engine.clock.now() - age_s,
+                submitted_wall=record.created_at,
+            )
             attach(job, journal, record.key, engine.keys)
         try:
             await job.wait(strategy=strategy, deadline=deadline)

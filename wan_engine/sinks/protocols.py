@@ -65,7 +65,7 @@ class Provenance:
             source_url=result.video_url,
             delivered_at=delivered_at,
             parameters=dict(parameters) if parameters is not None else None,
-            timings=attrs.asdict(result.timings),
+            timings=result.timings.as_record(delivered_at),
             metadata=dict(result.metadata),
         )
 
