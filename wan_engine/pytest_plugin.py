@@ -23,7 +23,7 @@ contract assertion need ``pip install 'wan-engine[cassettes]'``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -121,6 +121,7 @@ def wan_replay(wan_cassette_dir: Path, wan_registry: SpecRegistry) -> Iterator[C
         strategy: PollingStrategy | str = "fixed",
         clock: VirtualClock | None = None,
         registry: SpecRegistry | None = None,
+        match_on: Sequence[str] = ("model",),
     ) -> Engine:
         if active:
             raise RuntimeError(
@@ -128,8 +129,9 @@ def wan_replay(wan_cassette_dir: Path, wan_registry: SpecRegistry) -> Iterator[C
                 "process, so replay one cassette per test"
             )
         replay = CassetteReplay(
-            resolve_cassette(name, wan_cassette_dir), registry or wan_registry, strategy=strategy, clock=clock
-        )
+            resolve_cassette(name, wan_cassette_dir), registry or wan_registry, strategy=strategy, clock=clock,
+            match_on=match_on,
+        )  # fmt: skip
         engine = stack.enter_context(replay)
         active.append(replay)
         return engine

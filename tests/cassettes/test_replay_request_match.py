@@ -44,3 +44,17 @@ def test_only_the_fields_that_choose_the_model_must_match() -> None:
         "$.model",
         "the app sent 'n', the cassette recorded 'm'",
     )
+
+
+def test_more_fields_can_be_made_to_matter() -> None:
+    recorded = {"model": "m", "prompt": "p", "video_urls": ["u"], "duration": 5}
+    sent = {"model": "m", "prompt": "q", "duration": 10}
+    assert request_difference(recorded, sent) is None
+    assert request_difference(recorded, sent, ("model", "video_urls")) == (
+        "$.video_urls",
+        "the app sent None, the cassette recorded ['u']",
+    )
+    assert request_difference(recorded, {**sent, "video_urls": ["u"]}, ("model", "video_urls", "duration")) == (
+        "$.duration",
+        "the app sent 10, the cassette recorded 5",
+    )

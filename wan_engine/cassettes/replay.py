@@ -11,6 +11,7 @@ A request the cassette does not hold raises ``CassetteMismatchError``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -21,7 +22,13 @@ from vcr.errors import CannotOverwriteExistingCassetteException
 from wan_engine.cassettes.provenance import CassetteOrigin
 from wan_engine.cassettes.serializer import harness_vcr, read_cassette
 from wan_engine.cassettes.session import SessionOutcome, run_session
-from wan_engine.cassettes.transport import HarnessClient, close_quietly, mismatch_error, no_network_connector
+from wan_engine.cassettes.transport import (
+    MATTERING_FIELDS,
+    HarnessClient,
+    close_quietly,
+    mismatch_error,
+    no_network_connector,
+)
 from wan_engine.client.engine import Engine
 from wan_engine.client.polling import PollingStrategy
 from wan_engine.clock import Clock, VirtualClock
@@ -45,8 +52,10 @@ class CassetteReplay:
         *,
         strategy: PollingStrategy | str = "fixed",
         clock: Clock | None = None,
+        match_on: Sequence[str] = MATTERING_FIELDS,
     ) -> None:
         self.path = Path(cassette)
+        self.match_on = tuple(match_on)
         document = read_cassette(self.path)
         self.provenance: CassetteOrigin = document.provenance
         self.recorded_submit = next(
@@ -72,6 +81,7 @@ class CassetteReplay:
             connector_factory=no_network_connector,
             cassette=str(self.path),
             recorded_submit=self.recorded_submit,
+            match_on=self.match_on,
             base_urls={provider.id: self.provenance.base_url},
             env=env,
             clock=self.clock,
@@ -115,12 +125,15 @@ def replay_engine(
     *,
     strategy: PollingStrategy | str = "fixed",
     clock: Clock | None = None,
+    match_on: Sequence[str] = MATTERING_FIELDS,
 ) -> CassetteReplay:
     """An engine answering from ``cassette``: ``async with replay_engine(path) as engine: ...``.
 
-    The base URL comes from the cassette's provenance and the key is a dummy.
+    The base URL comes from the cassette's provenance and the key is a dummy. A submit must be the
+    recorded request in the ``match_on`` body fields (the model by default; name more, e.g.
+    ``("model", "video_urls")``); a difference is a CassetteRequestMismatchError naming the field.
     """
-    return CassetteReplay(cassette, registry, strategy=strategy, clock=clock)
+    return CassetteReplay(cassette, registry, strategy=strategy, clock=clock, match_on=match_on)
 
 
 async def replay_session(

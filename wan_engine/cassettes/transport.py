@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -19,6 +19,14 @@ import aiohttp
 from wan_engine.client.provider_client import ProviderClient, Response
 from wan_engine.errors import CassetteMismatchError, CassetteRequestMismatchError
 from wan_engine.spec.model import Endpoint, ProviderSpec
+
+MATTERING_FIELDS: tuple[str, ...] = ("model",)
+"""Body fields compared by value by default: they choose what is generated. Other parameters (a prompt,
+a duration) may differ, so an app's test replays the recorded answers to its own wording; name more
+with ``match_on`` (``wan_replay(name, match_on=("model", "duration"))``)."""
+_INPUT_WORDS = ("image", "video", "audio", "frame", "reference")
+"""A body field named like these is an input medium: whether it is there decides the kind of job
+(text-to-video or reference-to-video), so its presence is compared even when its value is not."""
 
 
 def no_network_connector() -> aiohttp.BaseConnector:
@@ -42,18 +50,20 @@ class HarnessClient(ProviderClient):
         connector_factory: Callable[[], aiohttp.BaseConnector] = loopback_test_connector,
         cassette: str | None = None,
         recorded_submit: Mapping[str, Any] | None = None,
+        match_on: Sequence[str] = MATTERING_FIELDS,
         **options: Any,
     ) -> None:
         super().__init__(connector_factory=connector_factory, **options)
         self.cassette = cassette
         self.recorded_submit = recorded_submit
+        self.match_on = tuple(match_on)
         """The body the cassette's submit was recorded with: a replayed submit must be the same request."""
 
     async def _exchange(
         self, provider: ProviderSpec, endpoint: Endpoint, job_id: str | None, body: Any = None
     ) -> Response:
         if self.recorded_submit is not None and job_id is None and isinstance(body, Mapping):  # a submit
-            difference = request_difference(self.recorded_submit, body)
+            difference = request_difference(self.recorded_submit, body, self.match_on)
             if difference is not None:
                 path, detail = difference
                 url = self.url(provider, endpoint)
@@ -69,18 +79,19 @@ class HarnessClient(ProviderClient):
             raise
 
 
-MATTERING_FIELDS = ("model",)
-"""Body fields compared by value: they choose what is generated. Parameters (a prompt, a duration) may
-differ: an app's test replays the recorded answers to its own wording."""
+def _is_input(name: str) -> bool:
+    return any(word in name.lower() for word in _INPUT_WORDS)
 
 
-def request_difference(recorded: Mapping[str, Any], sent: Mapping[str, Any]) -> tuple[str, str] | None:
+def request_difference(
+    recorded: Mapping[str, Any], sent: Mapping[str, Any], match_on: Sequence[str] = MATTERING_FIELDS
+) -> tuple[str, str] | None:
     """The first body field by which ``sent`` is another request than ``recorded``: (JSON path, what differs).
 
     Without this a text-to-video request replayed happily from a
     reference-to-video cassette (the URL is the same; vcrpy matches on URL).
     """
-    for name in MATTERING_FIELDS:
+    for name in match_on:
         if recorded.get(name) != sent.get(name):
             return f"$.{name}", f"the app sent {sent.get(name)!r}, the cassette recorded {recorded.get(name)!r}"
     return None
