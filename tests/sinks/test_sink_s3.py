@@ -193,3 +193,57 @@ async def test_a_failed_part_aborts_the_upload(
 def test_at_least_one_part_travels() -> None:
     with pytest.raises(ValueError, match="parts_in_flight"):
         S3Sink(bucket="b", parts_in_flight=0)
+
+
+async def test_adopt_recognises_only_its_own_object(
+    seaweed: SeaweedFS, http: aiohttp.ClientSession
+) -> None:
+    prefix = unique_prefix()
+    sink = make_sink(seaweed, prefix)
+    data = os.urandom(300_000)
+    location = await upload(sink, http, data)
+    assert await sink.adopt(location, hashlib.sha256(data).hexdigest())
+    assert not await sink.adopt(location, hashlib.sha256(b"another video").hexdigest())
+    assert not await sink.adopt(location + "-missing", hashlib.sha256(data).hexdigest())
+    assert not await sink.adopt(f"s3://another-bucket/{prefix}/x.mp4", hashlib.sha256(data).hexdigest())
+
+
+async def test_resume_adopts_the_object_committed_just_before_a_crash(
+    seaweed: SeaweedFS, s3_client: Any, http: aiohttp.ClientSession, tmp_path: Any
+) -> None:
+    """Journal: the S3 sink was 'committing' when the process died, and the object had landed."""
+    from wan_engine.journal import DeliveryState, SqliteJournal
+    from wan_engine.journal.durable import DurableEngine
+    from wan_engine.journal.records import ResultRecord
+    from wan_engine.sinks.config import SinkConfig
+    from wan_engine.states import JobState
+
+    prefix, data = unique_prefix(), os.urandom(300_000)
+    location = await upload(make_sink(seaweed, prefix), http, data)  # the commit the crash interrupted
+    key_in_bucket = location.removeprefix(f"s3://{BUCKET}/")
+    before = (await s3_client.head_object(Bucket=BUCKET, Key=key_in_bucket))["LastModified"]
+    options = seaweed.options()
+    env = {"S3_ID": options.pop("access_key_id"), "S3_SECRET": options.pop("secret_access_key")}
+    config = SinkConfig(
+        "s3", {**options, "prefix": prefix, "name": "s3"},
+        secret_env={"access_key_id": "S3_ID", "secret_access_key": "S3_SECRET"},
+    )  # fmt: skip
+    at = datetime(2026, 5, 6, tzinfo=UTC)
+    journal = SqliteJournal(tmp_path / "j.sqlite3")
+    job = journal.intend(model="alibaba/wan-2-7-r2v", spec_version="1", params={"prompt": "x"}, sinks=[config], at=at)
+    journal.mark_submitted(job, "job-s3", at)
+    journal.record_status(job, JobState.SUCCEEDED, "completed", at)
+    # A result URL nobody answers: adopting must not download the video again.
+    journal.record_result(job, ResultRecord(("http://127.0.0.1:9/never-fetched.mp4",), {}, at, 3), at)
+    digest = hashlib.sha256(data).hexdigest()
+    journal.record_delivery(job, "s3", DeliveryState.COMMITTING, at, location=location, sha256=digest, size=len(data))
+    async with DurableEngine(journal=journal, env={"AIMLAPI_KEY": "k", **env}) as engine:
+        report = await engine.resume(env=env)
+    [outcome] = report.jobs
+    assert outcome.after == "delivered" and outcome.delivered == ("s3",)
+    record = journal.get(job)
+    assert record is not None and record.sinks[0].location == location
+    assert "reconciled" in [h.event for h in journal.history(job)]
+    after = (await s3_client.head_object(Bucket=BUCKET, Key=key_in_bucket))["LastModified"]
+    assert after == before, "the object was adopted, not uploaded again"
+    journal.close()

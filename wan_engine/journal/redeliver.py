@@ -79,9 +79,17 @@ async def deliver_pending(
     built: list[Sink] = []
     for sink in pending:
         try:
-            built.append(_build(sink, env))
+            instance = _build(sink, env)
         except Exception as exc:  # noqa: BLE001 - a sink that cannot be built fails alone, named
             dlog.write(sink.name, DeliveryState.FAILED, error=f"cannot build sink: {exc}")
+            continue
+        if await _adopted(instance, sink):
+            dlog.write(sink.name, DeliveryState.DELIVERED, location=sink.location, sha256=sink.sha256, size=sink.size)
+            journal.record_event(record.key, "reconciled", engine.clock.wall(), {"sink": sink.name})
+            continue
+        built.append(instance)
+    if not built:
+        return _reload(engine, record)
     data = [s for s in built if isinstance(s, DataSink)]
     notify = [s for s in built if not isinstance(s, DataSink) and isinstance(s, NotifySink)]
     done = _reload(engine, record)
@@ -102,6 +110,18 @@ async def deliver_pending(
             if sink.name in {s.name for s in wrapped} and not sink.state.done:
                 dlog.write(sink.name, DeliveryState.FAILED, error=str(exc))
     return _reload(engine, record)
+
+
+async def _adopted(sink: Sink, record: SinkRecord) -> bool:
+    """A sink caught mid-commit whose plugin can tell its own output (same SHA-256) where it was going."""
+    adopt = getattr(sink, "adopt", None)
+    if record.state is not DeliveryState.COMMITTING or not record.location or not record.sha256 or adopt is None:
+        return False
+    try:
+        return bool(await adopt(record.location, record.sha256))
+    except Exception as exc:  # noqa: BLE001 - unknown means deliver again (the sink refuses to overwrite)
+        log.warning("could not check %s for sink %s: %s", record.location, record.name, exc)
+        return False
 
 
 def _reload(engine: JournaledEngine, record: JobRecord) -> JobRecord:

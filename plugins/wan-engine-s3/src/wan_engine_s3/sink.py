@@ -124,6 +124,28 @@ class S3Sink:
             options["aws_session_token"] = self.session_token
         return options
 
+    async def adopt(self, location: str, sha256: str) -> bool:
+        """Whether ``location`` holds our object with this SHA-256: after a crash right after the commit,
+        resume recognises its own upload (metadata, or the tag on objects too large to re-stamp) instead
+        of uploading and paying for the transfer again."""
+        bucket, _, key = location.removeprefix("s3://").partition("/")
+        if not location.startswith("s3://") or bucket != self.bucket or not key:
+            return False
+        async with get_session().create_client("s3", **self.client_options()) as client:
+            try:
+                head = await client.head_object(Bucket=bucket, Key=key)
+            except Exception as exc:
+                if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                    return False
+                raise SinkError(self.name, f"cannot check {location}: {_describe(exc)}") from exc
+            if head.get("Metadata", {}).get("sha256") == sha256:
+                return True
+            try:
+                tags = await client.get_object_tagging(Bucket=bucket, Key=key)
+            except Exception:  # noqa: BLE001 - a store without tagging: not provably ours
+                return False
+            return any(t.get("Key") == "sha256" and t.get("Value") == sha256 for t in tags.get("TagSet", []))
+
     async def open(self, ctx: SinkContext) -> S3Writer:
         key = self.key_for(ctx.provenance, ctx.ext)
         stack = AsyncExitStack()
