@@ -264,3 +264,39 @@ async def test_through_the_engine_a_lying_media_server_publishes_nothing(
 
 def _read_bytes(path: Path) -> str:
     return path.read_bytes().decode("latin-1")
+
+
+def _result(url: str, metadata: dict[str, Any] | None = None) -> Any:
+    from wan_engine.client.result import Result, Timings
+
+    return Result("job-1", MODEL, "1", [url], metadata or {}, Timings(None, 0.0, 0.0, 1), None)
+
+
+async def test_through_the_tee_a_changed_file_is_taken_again_from_zero(tmp_path: Path) -> None:
+    """The file sink gets video B whole, never A's first half spliced onto B's second."""
+    from wan_engine.delivery.tee import deliver
+    from wan_engine.sinks.file import FileSink
+
+    answers = [cut(FILE_A, 150_000, etag='"a"'), partial(FILE_B[150_000:], 150_000, len(FILE_B), etag='"b"'),
+               ok(FILE_B, etag='"b"')]  # fmt: skip
+    async with media(answers) as server, aiohttp.ClientSession() as session:
+        report = await deliver(
+            _result(server.url()), [FileSink(tmp_path)], session=session, clock=VirtualClock(),
+            policy=DownloadPolicy(base_delay_s=0.0),
+        )  # fmt: skip
+    published = Path(report.locations["file"])
+    assert sha256(published.read_bytes()) == sha256(FILE_B) == report.sha256  # noqa: ASYNC240
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file() and ".part" in p.name] == []  # noqa: ASYNC240
+
+
+async def test_through_the_tee_the_announced_size_must_match(tmp_path: Path) -> None:
+    from wan_engine.delivery.tee import deliver
+    from wan_engine.sinks.file import FileSink
+
+    async with media([ok(FILE_A)]) as server, aiohttp.ClientSession() as session:
+        with pytest.raises(SizeMismatchError):
+            await deliver(
+                _result(server.url(), {"file_size": len(FILE_A) + 1}), [FileSink(tmp_path)], session=session,
+                clock=VirtualClock(),
+            )  # fmt: skip
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []  # noqa: ASYNC240 - after the run

@@ -28,7 +28,13 @@ import attrs
 
 from wan_engine.client.result import Result
 from wan_engine.clock import Clock
-from wan_engine.delivery.download import DownloadOutcome, DownloadPolicy, ResponseInfo, download
+from wan_engine.delivery.download import (
+    CONTAINER_SIGNATURES,
+    DownloadOutcome,
+    DownloadPolicy,
+    ResponseInfo,
+    download,
+)
 from wan_engine.errors import DeliveryError, SinkError
 from wan_engine.sinks.protocols import DataSink, DeliverySummary, NotifySink, Provenance, Sink, SinkContext, SinkWriter
 
@@ -160,6 +166,28 @@ def _as_sink_error(name: str, exc: BaseException) -> SinkError:
     return SinkError(name, f"{type(exc).__name__}: {exc}")
 
 
+def _announced_size(result: Result) -> int | None:
+    """The size the provider announced for the video (the spec's ``file_size`` metadata), if it did."""
+    value = result.metadata.get("file_size")
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str) and value.isdigit():
+        return int(value) or None
+    return None
+
+
+def _checked_policy(policy: DownloadPolicy | None, url: str) -> DownloadPolicy:
+    """The policy, with the container the URL names (``.mp4``) to check the first bytes against."""
+    chosen = policy or DownloadPolicy()
+    if chosen.container is None:
+        ext = extension_for(url, None)
+        if ext in CONTAINER_SIGNATURES:
+            chosen = attrs.evolve(chosen, container=ext)
+    return chosen
+
+
 async def deliver(
     result: Result,
     sinks: Sequence[Sink],
@@ -199,9 +227,24 @@ async def deliver(
         if on_progress is not None:
             on_progress(done, tee.context.expected_size if tee.context is not None else None)
 
+    async def restart() -> None:
+        """The file changed between attempts: drop what the sinks hold and take it again from byte 0."""
+        nonlocal done
+        await tee.abort()
+        tee.writers.clear()
+        tee.context, done = None, 0
+
     try:
         outcome: DownloadOutcome = await download(
-            url, consume, session=session, clock=clock, policy=policy, on_start=tee.open, job_id=result.job_id
+            url,
+            consume,
+            session=session,
+            clock=clock,
+            policy=_checked_policy(policy, url),
+            on_start=tee.open,
+            job_id=result.job_id,
+            expected_size=_announced_size(result),
+            on_restart=restart,
         )
         summary = DeliverySummary(provenance, outcome.size, outcome.sha256, outcome.content_type)
         locations = await tee.commit(summary)

@@ -48,6 +48,10 @@ class SampleVideo:
             yield self.data[offset : min(offset + CHUNK_SIZE, stop)]
 
 
+_FTYP = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+"""The 24-byte ``ftyp`` box an ISO base media file (MP4) begins with."""
+
+
 @attrs.frozen
 class GeneratedMedia:
     pool: bytes = attrs.field(repr=False)
@@ -58,9 +62,10 @@ class GeneratedMedia:
     def _block(self, index: int) -> bytes:
         start = (self.salt + index * _STRIDE) % len(self.pool)
         end = start + CHUNK_SIZE
-        if end <= len(self.pool):
-            return self.pool[start:end]
-        return self.pool[start:] + self.pool[: end - len(self.pool)]
+        block = self.pool[start:end] if end <= len(self.pool) else self.pool[start:] + self.pool[: end - len(self.pool)]
+        if index == 0:  # an MP4 starts with its ftyp box: clients that check the container see one
+            block = _FTYP + block[len(_FTYP) :]
+        return block
 
     def chunks(self, start: int, stop: int) -> Iterator[bytes]:
         index, skip = divmod(start, CHUNK_SIZE)
