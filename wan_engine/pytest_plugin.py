@@ -59,6 +59,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="Folder of wan-engine cassettes for the wan_replay fixture (default: ini wan_cassettes, or cassettes).",
     )
     parser.addini(INI_NAME, "Folder of wan-engine cassettes, relative to the rootdir.", default="cassettes")
+    group.addoption(
+        "--wan-record-mode", dest="wan_record_mode", default=None, choices=("none", "once", "new", "all"),
+        help="none (default): replay only, no network; once: record cassettes that do not exist; "
+        "new: also record requests a cassette lacks; all: record every cassette again (keeping its history).",
+    )
+    parser.addini("wan_record_mode", "Default record mode for wan_replay (none, once, new, all).", default="none")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -96,6 +102,12 @@ def wan_clock() -> VirtualClock:
     return VirtualClock()
 
 
+def cassette_target(name: str | Path, folder: Path) -> Path:
+    """Where a cassette named ``name`` is (or will be recorded): under ``folder``, ``.yaml`` added."""
+    path = Path(name) if Path(name).is_absolute() else folder / name
+    return path if path.suffix in (".yaml", ".yml") else path.with_name(path.name + ".yaml")
+
+
 def resolve_cassette(name: str | Path, folder: Path) -> Path:
     candidates = [Path(name)] if Path(name).is_absolute() else [folder / name, Path(name)]
     for candidate in list(candidates):
@@ -108,8 +120,16 @@ def resolve_cassette(name: str | Path, folder: Path) -> Path:
 
 
 @pytest.fixture
-def wan_replay(wan_cassette_dir: Path, wan_registry: SpecRegistry) -> Iterator[Callable[..., Engine]]:
-    """A factory: ``wan_replay("alibaba/wan-2-7-r2v/success-reference-videos")`` gives a replaying Engine."""
+def wan_replay(
+    wan_cassette_dir: Path, wan_registry: SpecRegistry, pytestconfig: pytest.Config
+) -> Iterator[Callable[..., Engine]]:
+    """A factory: ``wan_replay("alibaba/wan-2-7-r2v/success-reference-videos")`` gives a replaying Engine.
+
+    With ``--wan-record-mode`` once/new/all it records instead where the mode says so (to the real
+    API with the key from the environment, or to ``base_url=``); ``model=`` names the model when the
+    cassette's folder does not.
+    """
+    from wan_engine.cassettes.record_modes import CassetteRecorder, needs_recording
     from wan_engine.cassettes.replay import CassetteReplay
 
     stack = ExitStack()
@@ -122,12 +142,24 @@ def wan_replay(wan_cassette_dir: Path, wan_registry: SpecRegistry) -> Iterator[C
         clock: VirtualClock | None = None,
         registry: SpecRegistry | None = None,
         match_on: Sequence[str] = ("model",),
+        model: str | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
     ) -> Engine:
         if active:
             raise RuntimeError(
                 f"{active[0].path} is already being replayed in this test: vcrpy patches aiohttp for the whole "
                 "process, so replay one cassette per test"
             )
+        mode = pytestconfig.getoption("wan_record_mode") or pytestconfig.getini("wan_record_mode") or "none"
+        target = cassette_target(name, wan_cassette_dir)
+        if needs_recording(str(mode), target):
+            chosen = model or str(Path(name).parent).replace("\\", "/")
+            recorder = CassetteRecorder(
+                target, registry or wan_registry, chosen, mode=mode, base_url=base_url, api_key=api_key,  # type: ignore[arg-type]
+                strategy=strategy,
+            )  # fmt: skip
+            return stack.enter_context(recorder)
         replay = CassetteReplay(
             resolve_cassette(name, wan_cassette_dir), registry or wan_registry, strategy=strategy, clock=clock,
             match_on=match_on,

@@ -98,3 +98,57 @@ def test_the_contract_assertion_finds_cassettes_in_the_folder_option(
     )
     result = app.runpytest(*plugin_args(), "--wan-cassettes", str(moved), "-k", "by_name")
     result.assert_outcomes(passed=1)
+
+
+RECORDING_APP = """
+import os
+
+from wan_engine import FixedInterval
+
+
+async def test_the_app_makes_a_video(wan_replay):
+    engine = wan_replay("alibaba/wan-2-7-r2v/my-session", base_url=os.environ.get("SANDBOX_URL"))
+    async with engine:
+        result = await engine.run(
+            "alibaba/wan-2-7-r2v", prompt="Video 1 dances", video_urls=["https://example.com/r.mp4"],
+            strategy=FixedInterval(0.05),
+        )
+    assert result.video_url.endswith(".mp4")
+"""
+
+
+def test_record_modes_record_once_replay_offline_and_rerecord_keeping_history(
+    app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from wan_engine.cassettes.serializer import read_cassette
+    from wan_engine.sandbox import SandboxConfig, running_in_thread
+    from wan_engine.spec.registry import SpecRegistry
+
+    key = "sk-record-modes-0123456789"
+    app.makepyfile(test_recording_app=RECORDING_APP)
+    cassette = app.path / "cassettes" / MODEL / "my-session.yaml"
+    monkeypatch.setenv("AIMLAPI_KEY", key)
+    with running_in_thread(SpecRegistry.discover(), SandboxConfig(duration_s=0.2, api_key=key)) as sandbox:
+        monkeypatch.setenv("SANDBOX_URL", sandbox.base_url("aimlapi"))
+        first = app.runpytest(*plugin_args(), "--wan-record-mode=once", "-k", "makes_a_video")
+        first.assert_outcomes(passed=1)
+        assert cassette.exists() and sandbox.submission_count == 1
+        again = app.runpytest(*plugin_args(), "--wan-record-mode=once", "-k", "makes_a_video")
+        again.assert_outcomes(passed=1)
+        assert sandbox.submission_count == 1, "once: an existing cassette is replayed, nothing is sent"
+        rerecorded = app.runpytest(*plugin_args(), "--wan-record-mode=all", "-k", "makes_a_video")
+        rerecorded.assert_outcomes(passed=1)
+        assert sandbox.submission_count == 2
+    # The sandbox is gone: the default mode replays with the network off.
+    offline = app.runpytest(*plugin_args(), "-k", "makes_a_video")
+    offline.assert_outcomes(passed=1)
+    text = cassette.read_text()
+    assert key not in text
+    origin = read_cassette(cassette).provenance_block
+    assert origin["source"] == "sandbox" and origin["model"] == MODEL
+    assert len(origin["history"]) == 1 and origin["history"][0]["source"] == "sandbox"
+    assert origin["history"][0]["recorded_at"] <= origin["recorded_at"]
+    from wan_engine.cassettes.contract import check_cassette
+
+    report = check_cassette(cassette)
+    assert report.ok, report.breaches

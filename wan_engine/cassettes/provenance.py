@@ -89,6 +89,8 @@ class CassetteOrigin:
     sandbox: dict[str, Any] | None = None
     outcome: dict[str, Any] | None = None
     media: list[dict[str, Any]] | None = None
+    history: list[dict[str, Any]] | None = None
+    """Earlier recordings of this cassette (newest first), kept when it is recorded again in place."""
     format: int = FORMAT
 
     @property
@@ -115,6 +117,7 @@ class CassetteOrigin:
             "sandbox": self.sandbox,
             "outcome": self.outcome,
             "media": self.media,
+            "history": self.history,
         }
         out.update({k: v for k, v in optional.items() if v is not None})
         return out
@@ -144,5 +147,6 @@ class CassetteOrigin:
             sandbox=data.get("sandbox"),
             outcome=data.get("outcome"),
             media=data.get("media"),
+            history=data.get("history"),
             format=int(data.get("format", FORMAT)),
         )
