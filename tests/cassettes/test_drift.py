@@ -159,3 +159,15 @@ def test_the_installed_command_exits_by_tier(tmp_path: Path) -> None:
         [*command(), "contract", "diff", str(OLD), str(cases["renamed"][0])], capture_output=True, text=True, env=env
     )
     assert "breaking" in text.stdout and "suggested spec change" in text.stdout and "Traceback" not in text.stderr
+
+
+def test_a_recording_is_compared_with_the_docs_example_answers(registry: SpecRegistry) -> None:
+    """Either side may be a docs example fixture (source: docs): the page's answers as a session."""
+    recording = ROOT / "cassettes" / "alibaba" / "wan-2-7-t2v" / "sandbox-success.yaml"
+    docs = ROOT / "tests" / "spec" / "docs_examples" / "alibaba__wan-2-7-t2v.json"
+    report = diff_cassettes(recording, docs, registry)
+    assert report.model == "alibaba/wan-2-7-t2v"
+    assert not [f for f in report.findings if f.kind in ("result", "statuses") and f.tier is Tier.BREAKING]
+    # What the sandbox answers and the page does not show is named, field by field.
+    assert any(f.kind == "shape" and f.where == "status 200 $.video.file_size" for f in report.findings)
+    assert diff_cassettes(docs, docs, registry).findings == ()

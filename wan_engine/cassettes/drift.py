@@ -2,7 +2,8 @@
 
 A contract check says whether one recording keeps the spec; it cannot see an
 API that changed while the old cassettes still pass. ``diff_cassettes(old,
-new)`` compares what the provider did in two sessions of the same model —
+new)`` compares what the provider did in two sessions of the same model (or a
+session with the example answers of the model's documentation page) —
 the statuses it walked through and their order, the shape of every answer
 (submit, status, errors), where the result URL lives, how long the job took
 and how long its URL stays valid — and sorts each difference into a tier:
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -168,6 +170,49 @@ def _lifetime(url: str) -> float | None:
     return None
 
 
+_VIDEO_URL = re.compile(r"^https?://[^\s?#]+\.(mp4|mov|webm|m4v)(\?[^\s#]*)?$", re.IGNORECASE)
+
+
+def _video_strings(document: Any) -> set[str]:
+    """Strings that are video URLs: how a documented answer's result is found without a recorded download."""
+    if isinstance(document, str):
+        return {document} if _VIDEO_URL.match(document) else set()
+    if isinstance(document, dict):
+        return {u for value in document.values() for u in _video_strings(value)}
+    if isinstance(document, list):
+        return {u for value in document for u in _video_strings(value)}
+    return set()
+
+
+def _docs_as_recording(path: Path, example: dict[str, Any]) -> CassetteDocument:
+    """A documentation page's example answers (a ``source: docs`` fixture) as a recording: the first answer
+    is the submit's, the others status reads, so a real recording can be compared with what the docs show."""
+    answers = [a for a in example.get("responses", []) if isinstance(a, dict)]
+    interactions = [
+        {
+            "request": {"method": "POST" if index == 0 else "GET", "uri": f"docs://{example.get('path', '')}"},
+            "response": {"status": {"code": 200, "message": "OK"}, "body": {"string": json.dumps(answer)}},
+        }
+        for index, answer in enumerate(answers)
+    ]
+    origin = {"source": "docs", "model": example.get("model"), "base_url": "", "outcome": None}
+    return CassetteDocument(str(path), {"wan_engine": origin, "interactions": interactions})
+
+
+def load_recording(path: str | Path) -> CassetteDocument:
+    """A cassette, or a documentation example fixture (JSON with ``source: docs`` and ``responses``)."""
+    path = Path(path)
+    if path.suffix == ".json":
+        try:
+            example = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise CassetteFormatError(f"{path}: not JSON ({exc})") from None
+        if not isinstance(example, dict) or example.get("source") != "docs" or "responses" not in example:
+            raise CassetteFormatError(f"{path}: not a docs example (needs source: docs and responses)")
+        return _docs_as_recording(path, example)
+    return read_cassette(path)
+
+
 def _session(document: CassetteDocument, spec: ModelSpec | None) -> _Session:
     origin: dict[str, Any] = document.provenance_block if isinstance(document.provenance_block, dict) else {}
     found = origin.get("outcome")
@@ -206,7 +251,7 @@ def _session(document: CassetteDocument, spec: ModelSpec | None) -> _Session:
                     statuses.append(word)
                 key = f"{key} {word}"
         shapes.setdefault(key, {}).update(_shape(parsed))
-        result_paths |= _string_paths(parsed, media)
+        result_paths |= _string_paths(parsed, media or _video_strings(parsed))
     lifetimes = [t for t in (_lifetime(u) for u in media) if t is not None]
     return _Session(
         tuple(statuses), shapes, errors, frozenset(result_paths), polls, min(lifetimes) if lifetimes else None
@@ -381,8 +426,12 @@ def diff_documents(old: CassetteDocument, new: CassetteDocument, registry: SpecR
 
 
 def diff_cassettes(old: str | Path, new: str | Path, registry: SpecRegistry | None = None) -> DriftReport:
-    """Compare two recordings of one model; ``registry`` (default: every discovered spec) reads status words."""
-    return diff_documents(read_cassette(old), read_cassette(new), registry or SpecRegistry.discover())
+    """Compare two recordings of one model; ``registry`` (default: every discovered spec) reads status words.
+
+    Either side may be a documentation example fixture (``source: docs``), to compare a recording with
+    what the provider's docs show.
+    """
+    return diff_documents(load_recording(old), load_recording(new), registry or SpecRegistry.discover())
 
 
 def format_report(report: DriftReport) -> Iterable[str]:
