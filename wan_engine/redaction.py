@@ -59,7 +59,8 @@ CREDENTIAL_QUERY_KEYS: Final = frozenset(
 )
 """Query parameters whose value is a credential (signed-URL schemes of S3, GCS, OSS, CloudFront, ...)."""
 
-_URL: Final = re.compile(r"(?i)\b(?:https?|ftp|file)://[^\s\"'<>\\]+")
+URL_PATTERN: Final = re.compile(r"(?i)\b(?:https?|ftp|file)://[^\s\"'<>\\)]+")
+"""A URL inside free text (an exception message, a log line): what the functions below rewrite."""
 
 
 def spellings(secret: str) -> set[str]:
@@ -96,7 +97,7 @@ def redact_url_query(url: str) -> str:
 
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
     """A message safe to show: signed-URL credentials and the given secrets removed."""
-    text = _URL.sub(lambda m: redact_url_query(m.group(0)), text)
+    text = URL_PATTERN.sub(lambda m: redact_url_query(m.group(0)), text)
     for spelling in secret_spellings(secrets):
         text = text.replace(spelling, PLACEHOLDER)
     return text
@@ -124,9 +125,15 @@ def redact_document(value: Any, secrets: Iterable[str | None]) -> Any:
 
 
 def scrub_url(url: str) -> str:
-    """The URL without query, fragment or user info: signed result URLs carry their secret there."""
+    """The URL without query, fragment or user info: for naming a URL in a message, where (unlike
+    ``redact_url_query``) nothing of the query is needed and a signed URL's secret lives there."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+def scrub_urls_in(text: str) -> str:
+    """``text`` with every URL in it reduced by :func:`scrub_url`."""
+    return URL_PATTERN.sub(lambda m: scrub_url(m.group(0)), text)

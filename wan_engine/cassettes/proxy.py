@@ -37,6 +37,7 @@ from wan_engine.cassettes.recording import _versions
 from wan_engine.cassettes.scrubbing import Scrubber
 from wan_engine.cassettes.serializer import CassetteDocument, dump_yaml
 from wan_engine.sandbox.faults import FaultInjector, FaultKind, FaultPlan, RequestKind
+from wan_engine.sandbox.responses import drop, hang_up_when_they_do
 from wan_engine.spec import pointer as json_pointer
 from wan_engine.spec.model import ModelSpec, ProviderSpec
 from wan_engine.spec.registry import SpecRegistry
@@ -132,11 +133,9 @@ class RecordingProxy:
             log.info("fault %s on %s %s (answered by the proxy, not recorded)", rule.kind, request.method, request.path)
             return web.json_response({"message": f"proxy fault: {rule.kind}"}, status=status, headers=headers)
         if rule is not None and rule.kind is FaultKind.RESET_BEFORE:
-            return self._drop(request)
+            return drop(request)
         if rule is not None and rule.kind is FaultKind.HANG:
-            while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            return self._drop(request)
+            return await hang_up_when_they_do(request)
         url = self.upstream + request.path_qs
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         async with self._client().request(
@@ -147,15 +146,9 @@ class RecordingProxy:
             status, reason = upstream.status, upstream.reason or ""
         self._record(request, url, body, status, reason, answer_headers, answer, kind)
         if rule is not None and rule.kind is FaultKind.RESET_AFTER:
-            return self._drop(request)
+            return drop(request)
         shown = self._point_media_here(answer)
         return web.Response(status=status, reason=reason, body=shown, headers=answer_headers)
-
-    @staticmethod
-    def _drop(request: web.Request) -> web.StreamResponse:
-        if request.transport is not None:
-            request.transport.abort()
-        return web.Response(status=499)  # never reaches the client: the connection is gone
 
     def _spec(self, body: Any) -> ModelSpec | None:
         model = self.model or (body.get("model") if isinstance(body, dict) else None)

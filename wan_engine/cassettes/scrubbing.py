@@ -17,13 +17,12 @@ The scrubber runs as both ``before_record_request`` and
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any, Final
 
 from wan_engine.redaction import CREDENTIAL_QUERY_KEYS as CREDENTIAL_QUERY_KEYS  # re-exported
 from wan_engine.redaction import PLACEHOLDER as PLACEHOLDER  # re-exported: cassettes/contract.py reads it
-from wan_engine.redaction import URL_PLACEHOLDER, redact_url_query, spellings
+from wan_engine.redaction import URL_PATTERN, URL_PLACEHOLDER, redact_url_query, spellings
 
 CREDENTIAL_HEADERS: Final = frozenset(
     {
@@ -41,7 +40,6 @@ CREDENTIAL_HEADERS: Final = frozenset(
         "x-session-token",
     }
 )
-_URL = re.compile(r"https?://[^\s\"'<>\\]+")
 _MIN_SECRET = 4  # shorter strings would blank out ordinary words
 _spellings = spellings
 
@@ -59,7 +57,7 @@ class Scrubber:
     # -- strings ------------------------------------------------------------------------
 
     def text(self, value: str) -> str:
-        value = _URL.sub(lambda m: self.url(m.group(0)), value)
+        value = URL_PATTERN.sub(lambda m: self.url(m.group(0)), value)
         for spelling in self._spellings:
             value = value.replace(spelling, PLACEHOLDER)
         return value

@@ -320,9 +320,10 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
             view.close()
             click.echo(f"error: {exc}", err=True)
             sys.exit(EXIT_ERROR)
-        except sqlite3.IntegrityError as exc:
+        except sqlite3.Error as exc:  # a provider id the journal already holds is a JournalUnwritableError above
             view.close()
-            click.echo(f"error: {_journal_clash(exc, journal)}", err=True)
+            click.echo(f"error: the journal {journal} refused a write ({exc}): check the file, or pass --journal PATH",
+                       err=True)  # fmt: skip
             sys.exit(EXIT_ERROR)
         view.close()
         _print_report(view, delivered)
@@ -384,17 +385,6 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         callback=run,
         help=f"{spec.title} ({spec.provider.title}). {spec.document.description or ''}",
         short_help=spec.title,
-    )
-
-
-def _journal_clash(exc: sqlite3.IntegrityError, journal: Path | None) -> str:
-    """One line for a provider id the journal already holds: a restarted sandbox with a fixed seed repeats ids."""
-    if "provider_id" not in str(exc):
-        return f"the journal {journal} refused a write ({exc}): check the file, or pass --journal PATH"
-    return (
-        f"the provider answered with a job id that journal {journal} already holds for an earlier job (a sandbox "
-        "restarted with the same --seed repeats its ids). This job was sent and is journaled as 'submitting': "
-        "`wan-engine resume` marks it submit_unknown. Use a fresh --journal, or no --seed."
     )
 
 

@@ -44,7 +44,7 @@ from wan_engine.errors import (
     SizeMismatchError,
     UnsupportedUrlError,
 )
-from wan_engine.redaction import scrub_url
+from wan_engine.redaction import scrub_url, scrub_urls_in
 
 EXPIRED_STATUSES = frozenset({403, 404, 410})
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$")
@@ -156,12 +156,9 @@ class _ConsumerFailed(Exception):
     """Wraps the consumer's own error so it is never mistaken for a network failure and retried."""
 
 
-_URL = re.compile(r"(?i)\b(?:https?|ftp|file)://[^\s'\"<>)]+")
-
-
 def _scrubbed(exc: BaseException) -> str:
     """An exception's text with every URL's query and credentials removed (aiohttp puts URLs in them)."""
-    return _URL.sub(lambda m: scrub_url(m.group(0)), f"{type(exc).__name__}: {exc}")
+    return scrub_urls_in(f"{type(exc).__name__}: {exc}")
 
 
 def check_url(url: str) -> None:

@@ -16,6 +16,7 @@ from wan_engine.sandbox.responses import (
     drop,
     error_document,
     fault_status,
+    hang_up_when_they_do,
     retry_after,
     status_document,
     submit_document,
@@ -95,11 +96,7 @@ class Backend:
         if rule.kind is FaultKind.RESET_BEFORE:
             return fired, drop(request)
         if rule.kind is FaultKind.HANG:
-            # No answer, ever: wait until the client gives up (closes the connection), then drop our side.
-            # aiohttp offers nothing to await for a peer closing (handler cancellation is off): poll it.
-            while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            return fired, drop(request)
+            return fired, await hang_up_when_they_do(request)
         return fired, None
 
     def _fault_error(self, request: web.Request, provider: ProviderSpec, rule: FaultRule, status: int) -> web.Response:

@@ -8,6 +8,7 @@ faithful sandbox for free.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime
 import email.utils
@@ -211,6 +212,14 @@ def truncated_json(document: Any) -> web.Response:
     """A 200 whose body claims to be JSON and stops halfway, as a broken proxy would send it."""
     text = json.dumps(document)
     return web.Response(status=200, text=text[: len(text) // 2], content_type="application/json")
+
+
+async def hang_up_when_they_do(request: web.Request) -> Dropped:
+    """Never answer: wait until the client gives up (closes the connection), then drop our side too."""
+    # aiohttp offers nothing to await for a peer closing (handler cancellation is off): poll it.
+    while request.transport is not None and not request.transport.is_closing():  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    return drop(request)
 
 
 def drop(request: web.Request) -> Dropped:
