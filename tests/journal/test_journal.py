@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +20,6 @@ from wan_engine.journal import DeliveryState, JournalState, SqliteJournal, journ
 from wan_engine.journal.durable import DurableEngine
 from wan_engine.sinks.config import SinkConfig
 from wan_engine.spec.registry import SpecRegistry
-from wan_engine.states import JobState
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 HOOK_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -41,26 +39,7 @@ def file_sinks(tmp_path: Path, *names: str) -> list[SinkConfig]:
     return configs
 
 
-# -- the store ---------------------------------------------------------------------------------
-
-
-def test_a_job_round_trips_with_history_result_and_deliveries(tmp_path: Path) -> None:
-    with SqliteJournal(tmp_path / "j.sqlite3") as journal:
-        sinks = file_sinks(tmp_path, "a")
-        key = journal.intend(model=MODEL, spec_version="1", params={"prompt": "p"}, sinks=sinks, at=AT)
-        assert journal.get(key).state is JournalState.SUBMITTING  # type: ignore[union-attr]
-        journal.mark_submitted(key, "prov-1", AT)
-        journal.record_status(key, JobState.RUNNING, "generating", AT)
-        journal.record_delivery(key, "a", DeliveryState.DELIVERED, AT, location="/x.mp4", sha256="ab", size=3)
-        record = journal.get("prov-1")
-        assert record is not None and record.key == key
-        assert record.state is JournalState.RUNNING and record.provider_status == "generating"
-        assert record.sinks[0].state is DeliveryState.DELIVERED and record.sinks[0].sha256 == "ab"
-        events = [h.event for h in journal.history(key)]
-        assert events == ["submit_intent", "submitted", "status", "delivery"]
-        assert [r.key for r in journal.unfinished()] == [key]
-        assert journal.jobs(states=["running"], model=MODEL)[0].key == key
-        assert journal.jobs(states=["delivered"]) == []
+# -- the store (its contract, for every store, is in test_store_contract.py) ----------------------
 
 
 def test_secrets_in_sink_options_are_refused_and_referenced_by_env_var_name() -> None:
@@ -71,26 +50,6 @@ def test_secrets_in_sink_options_are_refused_and_referenced_by_env_var_name() ->
     assert "s3cr3t" not in json.dumps(config.as_dict())
     with pytest.raises(LookupError, match="HOOK_SECRET"):
         config.build_options({})
-
-
-def test_a_lease_is_exclusive_until_it_expires_or_its_holder_dies(tmp_path: Path) -> None:
-    with SqliteJournal(tmp_path / "j.sqlite3") as journal:
-        key = journal.intend(model=MODEL, spec_version="1", params={}, sinks=[], at=AT)
-        assert journal.claim(key, "me", 60).taken
-        assert journal.claim(key, "me", 60).taken  # renewing
-        other = journal.claim(key, "someone-else", 60)
-        assert not other.taken and other.owner == "me"
-        journal.release(key, "me")
-        assert journal.claim(key, "someone-else", 0.01).taken
-        time.sleep(0.02)
-        assert journal.claim(key, "me", 60).taken  # expired
-        # A holder on this host whose process is gone is taken over at once.
-        import socket
-
-        dead = f"{socket.gethostname()}/{2**22 + 12345}/abc"
-        journal.release(key, "me")
-        assert journal.claim(key, dead, 600).taken
-        assert journal.claim(key, "me", 60).taken
 
 
 def test_the_default_journal_lives_in_the_user_data_dir_unless_told(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import json
 import sqlite3
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich import box
@@ -21,10 +21,13 @@ from rich.table import Table
 
 from wan_engine.cli import exits
 from wan_engine.errors import JournalError
-from wan_engine.journal import JobRecord, JournalStore, SqliteJournal, journal_path
+from wan_engine.journal import JobRecord, JournalStore, SqliteJournal, journal_path, journal_target, open_postgres
 from wan_engine.journal.records import HistoryEntry, JournalState
 from wan_engine.journal.resume import JobOutcome, ResumeReport
 from wan_engine.redaction import scrub_url
+
+if TYPE_CHECKING:
+    from wan_engine.journal.postgres_store import PostgresJournal
 
 stdout = Console(highlight=False)
 
@@ -33,12 +36,20 @@ journal_option = click.option(
     "journal_file",
     type=click.Path(dir_okay=False),
     default=None,
-    help="The journal file (default: $WAN_ENGINE_JOURNAL, else the user's data directory).",
+    help="The journal file, or a postgresql:// URL for the shared journal "
+    "(default: $WAN_ENGINE_JOURNAL, else the user's data directory).",
 )
 
 
-def open_journal(journal_file: str | None) -> SqliteJournal:
+def open_journal(journal_file: str | None) -> SqliteJournal | PostgresJournal:
     """The journal, or one line naming the file and what is wrong with it (sqlite3 errors included)."""
+    target = journal_target(journal_file)
+    if isinstance(target, str):
+        store = open_postgres(target)  # a JournalError naming the server (never its password) if unusable
+        from wan_engine.journal.postgres_store import PostgresJournal
+
+        assert isinstance(store, PostgresJournal)
+        return store
     path = journal_path(journal_file)
     try:
         return SqliteJournal(path)

@@ -1,14 +1,18 @@
-"""Records to and from the JSON and ISO-8601 text the SQLite journal stores."""
+"""Records to and from the JSON and ISO-8601 text the journal stores (SQLite and Postgres alike)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from wan_engine.journal.records import DeliveryState, HistoryEntry, JobRecord, JournalState, ResultRecord, SinkRecord
 from wan_engine.sinks.config import SinkConfig
+
+Row = sqlite3.Row | Mapping[str, Any]
+"""A row of either store: SQLite's, or Postgres's as a dict (same column names)."""
 
 
 def dumps(value: Any) -> str:
@@ -47,7 +51,7 @@ def config_from_json(text: str, name: str) -> SinkConfig:
     return SinkConfig(data["plugin"], data.get("options") or {}, data.get("secret_env") or {}, name=name)
 
 
-def sink_from_row(row: sqlite3.Row) -> SinkRecord:
+def sink_from_row(row: Row) -> SinkRecord:
     return SinkRecord(
         name=row["name"],
         config=config_from_json(row["config"], row["name"]),
@@ -61,7 +65,7 @@ def sink_from_row(row: sqlite3.Row) -> SinkRecord:
     )
 
 
-def job_from_row(row: sqlite3.Row, sinks: tuple[SinkRecord, ...]) -> JobRecord:
+def job_from_row(row: Row, sinks: tuple[SinkRecord, ...]) -> JobRecord:
     created = parse_time(row["created_at"])
     updated = parse_time(row["updated_at"])
     assert created is not None and updated is not None
@@ -81,7 +85,7 @@ def job_from_row(row: sqlite3.Row, sinks: tuple[SinkRecord, ...]) -> JobRecord:
     )
 
 
-def history_from_row(row: sqlite3.Row) -> HistoryEntry:
+def history_from_row(row: Row) -> HistoryEntry:
     at = parse_time(row["at"])
     assert at is not None
     return HistoryEntry(at, row["event"], row["state"], json.loads(row["detail"]))

@@ -28,7 +28,7 @@ from wan_engine.spec.registry import SpecRegistry
 class DurableEngine(Engine):
     """An :class:`Engine` whose every submit, status, result and delivery is journaled.
 
-    ``journal`` is a store, or a path to an SQLite journal (opened here, closed
+    ``journal`` is a store, or a path to an SQLite journal or a ``postgresql://`` URL (opened here, closed
     by :meth:`close`). ``lease_s`` is how long this engine's claim on a job lasts
     without renewal: a resume elsewhere may take the job over after that, or at
     once on this host if this process is dead. Other options are the Engine's.
@@ -48,7 +48,7 @@ class DurableEngine(Engine):
         if isinstance(journal, (str, os.PathLike)):
             from wan_engine.journal import open_journal
 
-            journal = open_journal(Path(journal))
+            journal = open_journal(journal if isinstance(journal, str) else Path(journal))
         self.journal: JournalStore = journal
         self.owner = new_owner()
         self.lease_s = lease_s

@@ -164,11 +164,48 @@ class SqliteJournal:
         owner: str | None = None,
         lease_s: float = 0.0,
     ) -> str:
+        key = uuid.uuid4().hex[:12]  # 48 random bits: unique in any one journal, short enough to type
+        return self.intend_as(
+            key, model=model, spec_version=spec_version, params=params, sinks=sinks, at=at, owner=owner,
+            lease_s=lease_s,
+        )  # fmt: skip
+
+    def intend_as(
+        self,
+        key: str,
+        *,
+        model: str,
+        spec_version: str,
+        params: Mapping[str, Any],
+        sinks: Sequence[SinkConfig],
+        at: datetime,
+        owner: str | None = None,
+        lease_s: float = 0.0,
+    ) -> str:
+        """:meth:`intend` under a key the caller chose (a workflow id); a key in use is a JournalError."""
         names = [s.sink_name for s in sinks]
         if len(set(names)) != len(names):
             raise ValueError(f"sink names must be unique in one job: {names}")
-        key = uuid.uuid4().hex[:12]  # 48 random bits: unique in any one journal, short enough to type
         stamp = codec.iso(at)
+        try:
+            self._insert_job(key, model, spec_version, params, sinks, stamp, names, at, owner, lease_s)
+        except sqlite3.IntegrityError:
+            raise JournalError(f"the journal {self.path} already holds a job {key!r}") from None
+        return key
+
+    def _insert_job(
+        self,
+        key: str,
+        model: str,
+        spec_version: str,
+        params: Mapping[str, Any],
+        sinks: Sequence[SinkConfig],
+        stamp: str,
+        names: list[str],
+        at: datetime,
+        owner: str | None,
+        lease_s: float,
+    ) -> None:
         with self._write() as db:
             seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
             db.execute(
@@ -185,7 +222,6 @@ class SqliteJournal:
                 db.execute("INSERT INTO leases VALUES (?, ?, ?)", (key, owner, time.time() + lease_s))
                 self._fences[key] = (owner, self._next_epoch(db, key))
             self._history(db, key, at, "submit_intent", JournalState.SUBMITTING.value, {"sinks": names})
-        return key
 
     def mark_submitted(self, key: str, provider_id: str, at: datetime) -> None:
         """The paid job's id, durably; if the file cannot take it, the id still reaches the user.

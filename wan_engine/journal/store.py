@@ -52,6 +52,25 @@ class JournalStore(Protocol):
         """Journal the intent to submit (state ``submitting``) and return the new local key."""
         ...
 
+    def intend_as(
+        self,
+        key: str,
+        *,
+        model: str,
+        spec_version: str,
+        params: Mapping[str, Any],
+        sinks: Sequence[SinkConfig],
+        at: datetime,
+        owner: str | None = None,
+        lease_s: float = 0.0,
+    ) -> str:
+        """``intend`` under a key the caller chose (a Temporal workflow id, an app's idempotency key).
+
+        A key already in the journal raises ``JournalError`` and changes nothing: the caller
+        reads that job instead (it may have been sent already).
+        """
+        ...
+
     def mark_submitted(self, key: str, provider_id: str, at: datetime) -> None:
         """The provider answered with an id: this is the write that prevents paying twice."""
         ...
