@@ -77,6 +77,15 @@ class ResumeReport:
         return attrs.asdict(self, recurse=True)
 
 
+def lease_kept(engine: JournaledEngine, key: str, lease_s: float) -> contextlib.AbstractAsyncContextManager[None]:
+    """Renew a lease already claimed on ``key`` while the body runs; release it after.
+
+    Losing it to another process cancels the body. For callers outside this module
+    (the Temporal activities), which claim a job the same way resume does.
+    """
+    return _lease_kept(engine, key, lease_s)
+
+
 def _journal(engine: JournaledEngine) -> JournalStore:
     return engine.journal
 
