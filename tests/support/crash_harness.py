@@ -50,7 +50,10 @@ FILE_SINKS = ("file-a", "file-b")
 
 
 def serve() -> None:
-    """Sandbox + webhook receiver; prints their URLs as one JSON line, serves until stdin closes."""
+    """Sandbox + webhook receiver; prints their URLs as one JSON line, serves until stdin closes.
+
+    ``CRASH_JOB_DURATION_S`` in the environment sets how long each job runs (default JOB_DURATION_S).
+    """
     from aiohttp import web
 
     from wan_engine.sandbox import Sandbox, SandboxConfig
@@ -64,7 +67,8 @@ def serve() -> None:
         return web.json_response({"ok": True})
 
     async def main() -> None:
-        sandbox = Sandbox(SpecRegistry.discover(), SandboxConfig(duration_s=JOB_DURATION_S, api_key=KEY))
+        duration = float(os.environ.get("CRASH_JOB_DURATION_S", JOB_DURATION_S))
+        sandbox = Sandbox(SpecRegistry.discover(), SandboxConfig(duration_s=duration, api_key=KEY))
         await sandbox.start("127.0.0.1", 0)
 
         async def counts(_request: web.Request) -> web.Response:
@@ -225,12 +229,12 @@ def child_env() -> dict[str, str]:
 # -- the audit -----------------------------------------------------------------------------------
 
 
-def audit(trial: Path, counts: dict[str, Any]) -> dict[str, Any]:
-    """Check one trial's journal, output folders and the server's counts; returns its figures."""
-    from wan_engine.journal import SqliteJournal
+def audit(trial: Path, counts: dict[str, Any], journal_at: str | None = None) -> dict[str, Any]:
+    """Check one trial's journal (``journal_at``, else its SQLite file), output folders and the server's counts."""
+    from wan_engine.journal import open_journal
     from wan_engine.sinks.path_template import distinct_fragment
 
-    with SqliteJournal(trial / "journal.sqlite3") as journal:
+    with open_journal(journal_at or trial / "journal.sqlite3") as journal:  # type: ignore[attr-defined]
         records = journal.jobs()
         hook_history = {
             r.key: [h.state for h in journal.history(r.key) if h.event == "delivery" and h.detail.get("sink") == "hook"]

@@ -59,6 +59,7 @@ LAZY_COMMANDS = {
     "jobs": ("wan_engine.cli.journal:jobs", "List the jobs in the journal; jobs dismiss KEY closes one."),
     "status": ("wan_engine.cli.journal:status", "Show one journaled job and its history."),
     "resume": ("wan_engine.cli.journal:resume", "Finish unfinished jobs (or KEY): poll, deliver. Never re-submits."),
+    "worker": ("wan_engine.cli.worker:worker_command", "Run jobs from a Temporal task queue (temporal extra)."),
     "spec": ("wan_engine.cli.spec:spec_group", "Write and check spec files."),
     "record": ("wan_engine.cli.harness:record_command", "Record a cassette (needs the cassettes extra)."),
     "contract": ("wan_engine.cli.harness:contract_group", "Check cassettes against the specs (cassettes extra)."),

@@ -14,6 +14,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from wan_engine.client.polling import PollingStrategy
 from wan_engine.journal.store import JournalStore
 from wan_engine.spec.registry import SpecRegistry
 from wan_engine.temporal.activities import JobActivities, TemporalEngine
@@ -60,7 +61,7 @@ async def run_worker(
     namespace: str = "default",
     base_urls: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
-    strategy: str = "adaptive",
+    strategy: PollingStrategy | str = "adaptive",
     lease_s: float = 30.0,
     max_concurrent_activities: int = 1000,
     on_ready: Callable[[TemporalEngine], object] | None = None,
