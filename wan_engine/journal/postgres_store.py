@@ -130,7 +130,11 @@ class PostgresJournal:
                 url, row_factory=dict_row, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
             )
         except psycopg.Error as exc:
-            raise JournalError(f"cannot connect to the journal {self.path}: {redact(str(exc))}") from None
+            why = " ".join(redact(str(exc)).split())  # libpq's message spans lines; a CLI error is one
+            raise JournalError(
+                f"cannot connect to the journal {self.path}: {why}; check the server is up and the URL "
+                "(--journal or WAN_ENGINE_JOURNAL)"
+            ) from None
         self._fences: dict[str, tuple[str, int]] = {}
         """Jobs this object holds a lease on: key -> (owner, epoch). Writes on them are fenced."""
         self._create()
