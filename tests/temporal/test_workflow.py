@@ -36,6 +36,7 @@ from wan_engine.sandbox import Sandbox, SandboxConfig
 from wan_engine.sinks.config import SinkConfig
 from wan_engine.spec.registry import SpecRegistry
 from wan_engine.temporal import JobActivities, TemporalEngine, VideoJobWorkflow, enqueue
+from wan_engine.temporal.worker import workflow_runner
 from wan_engine.temporal.workflow import StepRequest, Waited
 
 QUEUE = "wan-test"
@@ -87,7 +88,8 @@ async def rig(env: WorkflowEnvironment, registry: SpecRegistry, tmp_path: Path) 
         async with engine:
             activities = FollowingTemporalTime(engine, clock, start)
             async with Worker(
-                env.client, task_queue=QUEUE, workflows=[VideoJobWorkflow], activities=activities.all()
+                env.client, task_queue=QUEUE, workflows=[VideoJobWorkflow], activities=activities.all(),
+                workflow_runner=workflow_runner(),
             ):
                 yield Rig(env.client, sandbox, journal, activities)
     journal.close()

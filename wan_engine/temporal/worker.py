@@ -13,6 +13,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from wan_engine.client.polling import PollingStrategy
 from wan_engine.journal.store import JournalStore
@@ -24,6 +25,17 @@ from wan_engine.temporal.workflow import VideoJobWorkflow
 async def connect(target: str, namespace: str = "default") -> Client:
     """A Temporal client for ``HOST:PORT`` (the dev server, a Temporal Service, or Temporal Cloud)."""
     return await Client.connect(target, namespace=namespace)
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """Temporal's workflow sandbox, with wan_engine's modules passed through rather than re-imported.
+
+    The sandbox re-imports every non-passthrough module for each workflow run, and importing
+    ``wan_engine.temporal`` imports the engine (aiohttp, jsonschema, the spec registry): that
+    made each new workflow's first task take seconds. The workflow code (workflow.py) uses no
+    wan_engine module and keeps no global state, so passing them through changes no determinism.
+    """
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("wan_engine"))
 
 
 def build_worker(
@@ -48,6 +60,7 @@ def build_worker(
         workflows=[VideoJobWorkflow],
         activities=activities.all(),
         max_concurrent_activities=max_concurrent_activities,
+        workflow_runner=worker_options.pop("workflow_runner", None) or workflow_runner(),
         **worker_options,
     )
 
