@@ -32,3 +32,15 @@ def test_the_engine_overhead_benchmark_runs_both_clients() -> None:
     assert [row[1] for row in rows] == ["bare", "engine"]
     assert all(int(row[3]) >= 20 for row in rows)  # every job read at least once
     assert all(float(row[6]) > 0 for row in rows)  # CPU per read
+
+
+def test_the_temporal_benchmark_runs_both_cases() -> None:
+    from support.temporal_cluster import skip_without_temporal
+
+    skip_without_temporal()
+    out = run("temporal.py", "--jobs", "6", "--duration", "0.5", "--interval", "0.2")
+    cases = (["embedded"], ["temporal"])
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()[:1] in cases}
+    assert set(rows) == {"embedded", "temporal"}
+    assert all(row[1] == "6" for row in rows.values())  # every job done, both ways
+    assert "temporal / embedded: wall" in out and "temporal job failed" not in out
