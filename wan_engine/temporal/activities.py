@@ -40,6 +40,7 @@ from wan_engine.errors import (
     DeadlineExceededError,
     JobCancelledError,
     JobFailedError,
+    JournalError,
     NetworkError,
     UsageError,
     WanEngineError,
@@ -202,6 +203,10 @@ class JobActivities:
             raise ApplicationError(str(exc), type=SUBMIT_REFUSED, non_retryable=True) from None
         except UsageError as exc:  # before anything was sent or journaled
             raise ApplicationError(str(exc), type=INVALID, non_retryable=True) from None
+        except JournalError as exc:
+            # Another attempt journaled this key first, or the id could not be journaled after the send:
+            # retried, and the retry reads the journal (an id is reused, an intent without one is unknown).
+            raise ApplicationError(str(exc), type=BUSY) from None
         except WanEngineError as exc:  # the outcome is unknown, journaled as such: never re-sent
             raise ApplicationError(str(exc), type=SUBMIT_UNKNOWN, non_retryable=True) from None
         finally:
