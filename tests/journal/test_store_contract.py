@@ -196,3 +196,19 @@ def test_processes_racing_for_leases_get_one_winner_each(open_store: OpenStore, 
         racer.join(timeout=60)
     won = [key for _, keys_won in results for key in keys_won]
     assert sorted(won) == sorted(keys)  # every lease taken exactly once
+
+
+def test_the_journal_is_chosen_by_url_or_path_from_the_argument_or_the_environment(tmp_path: Path) -> None:
+    from wan_engine.journal import SqliteJournal, journal_target
+
+    url = "postgresql://app:pw@db.example:5432/jobs"
+    assert journal_target(url) == url
+    assert journal_target(None, {"WAN_ENGINE_JOURNAL": url}) == url
+    assert journal_target(None, {"WAN_ENGINE_JOURNAL": str(tmp_path / "j.db")}) == tmp_path / "j.db"
+    with open_journal(None, {"WAN_ENGINE_JOURNAL": str(tmp_path / "j.db")}) as journal:
+        assert isinstance(journal, SqliteJournal)
+    served = shared_postgres().fresh_url()
+    with open_journal(None, {"WAN_ENGINE_JOURNAL": served}) as journal:
+        from wan_engine.journal.postgres_store import PostgresJournal
+
+        assert isinstance(journal, PostgresJournal) and "postgres@" not in journal.path  # no user info shown
