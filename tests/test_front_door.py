@@ -117,6 +117,7 @@ PUBLIC = [
     "check_cassette",
     "deliver",
     "deliver_job",
+    "enqueue",
     "open_journal",
     "replay_engine",
     "running_in_thread",

@@ -6,7 +6,8 @@ layers behind it (DESIGN: cli -> pytest_plugin -> cassettes | journal ->
 delivery -> sinks -> client | sandbox -> spec -> base), and their module paths
 may move. Names load on first use (PEP 562), so ``import wan_engine`` is cheap
 and needs no optional extra; the cassette names need
-``pip install 'wan-engine[cassettes]'``.
+``pip install 'wan-engine[cassettes]'``, and ``enqueue`` (jobs as Temporal
+workflows) ``pip install 'wan-engine[temporal]'``.
 
 Words used the same way throughout: a *Report* is what one run over many
 things returns (``ResumeReport``, ``DeliveryReport``), an *Outcome* is what
@@ -82,6 +83,7 @@ _EXPORTS: dict[str, str] = {
     "FaultPlan": "wan_engine.sandbox",
     "running_in_thread": "wan_engine.sandbox",
     "replay_engine": "wan_engine.cassettes",
+    "enqueue": "wan_engine.temporal",
     "CassetteReplay": "wan_engine.cassettes",
     "check_cassette": "wan_engine.cassettes",
     "assert_cassette_keeps_contract": "wan_engine.cassettes",
@@ -232,6 +234,7 @@ __all__ = [
     "check_cassette",
     "deliver",
     "deliver_job",
+    "enqueue",
     "open_journal",
     "replay_engine",
     "running_in_thread",
@@ -315,6 +318,7 @@ if TYPE_CHECKING:
     from wan_engine.spec.model import ModelSpec, ProviderSpec
     from wan_engine.spec.registry import SpecRegistry
     from wan_engine.states import JobState
+    from wan_engine.temporal import enqueue
 
 
 def __getattr__(name: str) -> Any:

@@ -4,7 +4,7 @@ The embedded engine (one process, SQLite, ``wan-engine resume``) needs none of
 this and never imports it. Here each job is a workflow (workflow.py) whose
 steps are activities wrapping the journaled engine (activities.py), run by any
 number of worker processes on any number of hosts (worker.py, ``wan-engine
-worker``), fed by apps through ``enqueue()`` (enqueue.py). The journal, on
+worker``), fed by apps through ``enqueue()`` (enqueuing.py). The journal, on
 Postgres, stays the record of the money facts: write-ahead intent, the provider
 id before anything else, fenced leases; Temporal adds durable timers, retries on
 another host when a worker dies, and workflow ids that refuse duplicate starts.
@@ -13,15 +13,15 @@ another host when a worker dies, and workflow ids that refuse duplicate starts.
 from __future__ import annotations
 
 from wan_engine.temporal.activities import JobActivities, TemporalEngine
-from wan_engine.temporal.enqueue import enqueue
+from wan_engine.temporal.enqueuing import enqueue
 from wan_engine.temporal.worker import build_worker, connect, run_worker
-from wan_engine.temporal.workflow import JobInput, JobOutcome, VideoJobWorkflow
+from wan_engine.temporal.workflow import JobInput, VideoJobOutcome, VideoJobWorkflow
 
 __all__ = [
     "JobActivities",
     "JobInput",
-    "JobOutcome",
     "TemporalEngine",
+    "VideoJobOutcome",
     "VideoJobWorkflow",
     "build_worker",
     "connect",

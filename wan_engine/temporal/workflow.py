@@ -86,7 +86,7 @@ class Delivered:
 
 
 @dataclass
-class JobOutcome:
+class VideoJobOutcome:
     key: str
     provider_id: str
     state: str
@@ -120,7 +120,7 @@ class VideoJobWorkflow:
         }
 
     @workflow.run
-    async def run(self, job: JobInput) -> JobOutcome:
+    async def run(self, job: JobInput) -> VideoJobOutcome:
         key = workflow.info().workflow_id
         request = StepRequest(key, job)
         submitted = await workflow.execute_activity(
@@ -142,7 +142,7 @@ class VideoJobWorkflow:
             # Cancelling the workflow cancels the job on the provider (where the spec can) and journals it.
             await workflow.execute_activity("cancel", request, result_type=Waited, **self._options(job, run_s=120))
             raise
-        outcome = JobOutcome(key, submitted.provider_id, waited.state, timers=timers)
+        outcome = VideoJobOutcome(key, submitted.provider_id, waited.state, timers=timers)
         if waited.state != "succeeded":
             return outcome
         try:
@@ -167,9 +167,9 @@ __all__ = [
     "ApplicationError",
     "Delivered",
     "JobInput",
-    "JobOutcome",
     "StepRequest",
     "Submitted",
+    "VideoJobOutcome",
     "VideoJobWorkflow",
     "Waited",
 ]

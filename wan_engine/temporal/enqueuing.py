@@ -21,7 +21,7 @@ from wan_engine.errors import UsageError
 from wan_engine.sinks.config import SinkConfig
 from wan_engine.spec.params import prepare
 from wan_engine.spec.registry import SpecRegistry
-from wan_engine.temporal.workflow import JobInput, JobOutcome, VideoJobWorkflow
+from wan_engine.temporal.workflow import JobInput, VideoJobOutcome, VideoJobWorkflow
 
 
 async def enqueue(
@@ -37,7 +37,7 @@ async def enqueue(
     long_wait_s: float = 60.0,
     heartbeat_timeout_s: float = 30.0,
     retry_max_interval_s: float = 10.0,
-) -> WorkflowHandle[VideoJobWorkflow, JobOutcome]:
+) -> WorkflowHandle[VideoJobWorkflow, VideoJobOutcome]:
     """Start the job's workflow (id ``key``, else a new one); returns its handle (``await handle.result()``).
 
     Raises ``ParameterValidationError``, ``UnknownModelError`` or ``UnknownPluginError``
