@@ -110,15 +110,20 @@ def redact_document(value: Any, secrets: Iterable[str | None]) -> Any:
         return value
 
     def walk(node: Any) -> Any:
+        """The node with the secrets out; the very same object when it holds none (no copy per status read)."""
         if isinstance(node, str):
             for spelling in found:
                 if spelling in node:
                     node = node.replace(spelling, PLACEHOLDER)
             return node
         if isinstance(node, dict):
-            return {walk(k) if isinstance(k, str) else k: walk(v) for k, v in node.items()}
+            pairs = [(walk(k) if isinstance(k, str) else k, walk(v)) for k, v in node.items()]
+            if all(new_k is k and new_v is v for (new_k, new_v), (k, v) in zip(pairs, node.items(), strict=True)):
+                return node
+            return dict(pairs)
         if isinstance(node, list):
-            return [walk(v) for v in node]
+            items = [walk(v) for v in node]
+            return node if all(new is old for new, old in zip(items, node, strict=True)) else items
         return node
 
     return walk(value)
