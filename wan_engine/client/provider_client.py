@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import random
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -168,7 +167,8 @@ class ProviderClient:
                 )
             headers[auth.header] = f"Bearer {key}" if auth.scheme == "bearer" else key
         if provider.request_id_header:
-            headers[provider.request_id_header] = uuid.uuid4().hex
+            # A correlation id, not a secret: 128 random bits without a system call per request.
+            headers[provider.request_id_header] = f"{self._rng.getrandbits(128):032x}"
         return headers
 
     def secrets(self, provider: ProviderSpec) -> list[str]:
@@ -275,12 +275,12 @@ class ProviderClient:
             return None
         limit = self.limits.max_json_depth
         try:
-            document = json.loads(raw, parse_constant=_reject_constant)
+            document = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
         except RecursionError:
             return _Unreadable(b"", f"JSON nested deeper than {limit} levels")
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
             return _Unreadable(raw[:200], "not JSON")
-        if _deeper_than(document, limit):
+        if raw.count(b"[") + raw.count(b"{") > limit and _deeper_than(document, limit):  # else it cannot be
             return _Unreadable(b"", f"JSON nested deeper than {limit} levels")
         return document
 
@@ -432,6 +432,10 @@ class _Unreadable:
 def _reject_constant(name: str) -> Any:
     """NaN and Infinity are not JSON; an answer carrying them is not used."""
     raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+"""Made once: ``json.loads`` with any option builds a new decoder (and scanner) at every call."""
 
 
 def _deeper_than(document: Any, limit: int) -> bool:
