@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from wan_engine.client.events import Completed, Event, Failed, Progress, StatusChanged
 from wan_engine.client.polling import PollContext, PollingStrategy, bounded_delay
+from wan_engine.client.push import Callback, Mailbox, SafetyNet, job_mailbox, rank, sleep_or_wake
 from wan_engine.client.result import Result, Timings, metadata, video_urls
 from wan_engine.client.retry_after import parse_retry_after
 from wan_engine.errors import DeadlineExceededError, JobCancelledError, JobFailedError, ProtocolError
 from wan_engine.spec import pointer as json_pointer
-from wan_engine.spec.model import ModelSpec
+from wan_engine.spec.model import ModelSpec, ResultLocations
 from wan_engine.states import JobState
 
 if TYPE_CHECKING:
@@ -63,6 +64,10 @@ class Job:
         self._callbacks: list[Callable[[Event], object]] = []
         self._waiter: asyncio.Task[Result] | None = None
         self._outcome: Result | BaseException | None = None
+        self._result_document: Any = None
+        self._result_where: ResultLocations | None = None
+        self._last_read_at: float | None = None
+        self.callbacks_applied = 0
 
     def __repr__(self) -> str:
         return f"<Job {self.spec.id} {self.id} {self.state.value if self.state else 'unknown'}>"
@@ -154,7 +159,9 @@ class Job:
         provider = self.spec.provider
         now = self.engine.clock.now()
         if self.state is JobState.SUCCEEDED:
-            urls = video_urls(self.spec, document)
+            if self._result_document is not None:
+                document = self._result_document
+            urls = video_urls(self.spec, document, self._result_where)
             if not urls:
                 raise ProtocolError(
                     f"job {self.id} succeeded but no video URL at {provider.result.video_url}", job_id=self.id
@@ -164,9 +171,9 @@ class Job:
                 self.spec.id,
                 self.spec.spec_version,
                 urls,
-                metadata(self.spec, document),
+                metadata(self.spec, document, self._result_where),
                 Timings(self.submitted_at, now, waited_s, self.polls, self.submitted_wall, self.engine.clock.wall()),
-                document,
+                self.last_response,  # the status answer (a separate result answer gave only the URLs above)
             )
             self._outcome = result
             self._emit(Completed(self.id, result, now))
@@ -188,9 +195,77 @@ class Job:
     async def refresh(self) -> JobState:
         response = await self.engine.client.status(self.spec, self.id)
         self.polls += 1
+        self._last_read_at = self.engine.clock.now()
+        self._result_where = None  # a status answer: the provider's own result locations
         state = self.observe(response.document, response.headers)
         self._progress()
         return state
+
+    async def _fetch_result(self) -> None:
+        """Providers whose result is a second request (fal's response_url): fetch it once, when done."""
+        if (
+            self.state is JobState.SUCCEEDED
+            and self.spec.provider.result_request is not None
+            and self._result_document is None
+            and not video_urls(self.spec, self.last_response, self._result_where)
+        ):
+            response = await self.engine.client.result(self.spec, self.id)
+            self._result_document = response.document
+            self._result_where = None
+
+    # -- push --------------------------------------------------------------------------
+
+    HINT_GAP_S = 2.0
+    """At most one status read per this many seconds on account of unverified callbacks (a flood of
+    forged hints costs the attacker requests, never us more than this)."""
+
+    def _apply_callbacks(self, callbacks: list[Callback]) -> bool:
+        """Fold verified callbacks in; True when a status read is needed (a hint, or a verified one
+        that cannot be used as it is)."""
+        read = False
+        push = self.spec.provider.callbacks
+        assert push is not None
+        for callback in callbacks:
+            if not callback.trusted or callback.state is None:
+                read = True
+                continue
+            if self.state is not None and (self.state.terminal or rank(callback.state) < rank(self.state)):
+                log.info("job %s: callback %s out of order (%s after %s), ignored", self.id, callback.event_id,
+                         callback.state.value, self.state.value)
+                continue
+            where = push.result or self.spec.provider.result
+            if (
+                callback.state is JobState.SUCCEEDED
+                and self.spec.provider.result_request is None
+                and not video_urls(self.spec, callback.document, where)
+            ):
+                read = True  # says done but carries no result: ask the provider
+                continue
+            previous = self.state
+            self.state, self.provider_status = callback.state, callback.provider_status
+            self.last_response, self._result_where = callback.document, where
+            self.callbacks_applied += 1
+            if callback.state is not previous:
+                self._emit(StatusChanged(self.id, previous, callback.state, callback.provider_status,
+                                         self.engine.clock.now()))
+        return read
+
+    async def _pause(self, delay: float, box: Mailbox | None) -> bool:
+        """Wait ``delay`` (or until a callback); True when a status read should follow."""
+        clock = self.engine.clock
+        if box is None:
+            await clock.sleep(delay)
+            return True
+        callbacks = await sleep_or_wake(clock, delay, box)
+        if not callbacks:
+            return True  # the safety poll's time came
+        if not self._apply_callbacks(callbacks):
+            return False
+        if self._last_read_at is not None:
+            since = clock.now() - self._last_read_at
+            if since < self.HINT_GAP_S:
+                await clock.sleep(self.HINT_GAP_S - since)
+        return True
 
     def _ensure_waiter(
         self, strategy: PollingStrategy | str | None = None, deadline: float | None = None
@@ -228,9 +303,14 @@ class Job:
         started = clock.now()
         if self.submitted_at is None:
             self.submitted_at = started
+        box = job_mailbox(self)
+        if box is not None and self.spec.provider.callbacks is not None:
+            strategy = SafetyNet.for_callbacks(self.spec.provider.callbacks)
         try:
             while True:
                 if self.state is not None and self.state.terminal:
+                    await self._fetch_result()
+                    self._push_done()
                     return self._finish(clock.now() - started)
                 waited = clock.now() - started
                 remaining = None if deadline is None else deadline - waited
@@ -247,13 +327,20 @@ class Job:
                         model=self.spec.id,
                         params=self.params,
                     )
-                    await clock.sleep(bounded_delay(strategy.next_delay(ctx), ctx))
+                    read = await self._pause(bounded_delay(strategy.next_delay(ctx), ctx), box)
                     if deadline is not None and clock.now() - started >= deadline:
                         raise DeadlineExceededError(self.id, deadline)
+                    if not read:
+                        continue
                 await self.refresh()
         except DeadlineExceededError as exc:
             self._outcome = exc
             raise
+
+    def _push_done(self) -> None:
+        hub = getattr(self.engine, "push", None)
+        if hub is not None and self.spec.provider.callbacks is not None:
+            hub.finished(self.spec.provider.id, self.id)
 
     async def cancel(self) -> bool:
         """Cancel on the provider where the spec can; else stop polling here. True if remote."""
