@@ -121,6 +121,10 @@ class PushHub:
     def waiting(self, provider_id: str, job_id: str) -> bool:
         return (provider_id, job_id) in self._mailboxes
 
+    def waiting_jobs(self) -> list[tuple[str, str]]:
+        """(provider id, job id) of every job waiting here."""
+        return list(self._mailboxes)
+
     # -- the receiver's side --------------------------------------------------------------
 
     def deliver(self, callback: Callback) -> Outcome:
