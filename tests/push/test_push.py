@@ -231,3 +231,29 @@ async def test_a_receiver_without_its_secret_refuses_and_says_which_variable(reg
     body = b'{"id": "x", "status": "succeeded"}'
     verdict = receiver.receive("replicate", _signed(body), body)
     assert verdict.status == 503 and "REPLICATE_WEBHOOK_SECRET" in verdict.outcome
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["polling", "push"])
+@pytest.mark.parametrize("provider", sorted(MODELS))
+async def test_a_failed_job_fails_with_the_providers_message(registry: SpecRegistry, provider: str, push: bool) -> None:
+    """fal has no failed status: a failed request is COMPLETED and its result request answers the error."""
+    from wan_engine.errors import JobFailedError
+    from wan_engine.sandbox.faults import FaultPlan, FaultRule
+
+    model, params = MODELS[provider]
+    rule = FaultRule(request="submit", kind="job_fails", message="content policy")
+    clock = ScaledClock(FACTOR)
+    config = SandboxConfig(realistic=True, clock=clock.now, faults=FaultPlan((rule,)))
+    async with Sandbox(registry, config) as sandbox:
+        hub = PushHub("http://unset")
+        receiver = CallbackReceiver(registry, hub, env=ENV)
+        async with ReceiverServer(receiver) as server:
+            hub.public_url = str(server.url)
+            async with Engine(
+                registry, base_urls=sandbox.base_urls(), env=ENV, clock=clock, push=hub if push else None
+            ) as engine:
+                job = await engine.submit(model, params)
+                with pytest.raises(JobFailedError, match="content policy"):
+                    await job.wait()
+    assert job.state is JobState.FAILED
+    assert sandbox.submission_count == 1

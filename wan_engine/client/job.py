@@ -13,7 +13,13 @@ from wan_engine.client.polling import PollContext, PollingStrategy, bounded_dela
 from wan_engine.client.push import Callback, Mailbox, SafetyNet, job_mailbox, rank, sleep_or_wake
 from wan_engine.client.result import Result, Timings, metadata, video_urls
 from wan_engine.client.retry_after import parse_retry_after
-from wan_engine.errors import DeadlineExceededError, JobCancelledError, JobFailedError, ProtocolError
+from wan_engine.errors import (
+    DeadlineExceededError,
+    JobCancelledError,
+    JobFailedError,
+    ProtocolError,
+    RequestRejectedError,
+)
 from wan_engine.spec import pointer as json_pointer
 from wan_engine.spec.model import ModelSpec, ResultLocations
 from wan_engine.states import JobState
@@ -66,6 +72,8 @@ class Job:
         self._outcome: Result | BaseException | None = None
         self._result_document: Any = None
         self._result_where: ResultLocations | None = None
+        self._failure: tuple[str, str | None] | None = None
+        """A failure learnt from a separate result request, not from a status document."""
         self._last_read_at: float | None = None
         self.callbacks_applied = 0
 
@@ -179,8 +187,11 @@ class Job:
             self._emit(Completed(self.id, result, now))
             return result
         if self.state is JobState.FAILED:
-            message = json_pointer.first(document, provider.result.error_message)
-            code = json_pointer.first(document, provider.result.error_code)
+            where = self._result_where or provider.result
+            message = json_pointer.first(document, where.error_message)
+            code = json_pointer.first(document, where.error_code)
+            if self._failure is not None:
+                message, code = self._failure
             error: Exception = JobFailedError(
                 self.id, str(message) if message is not None else "no message", None if code is None else str(code)
             )
@@ -209,7 +220,16 @@ class Job:
             and self._result_document is None
             and not video_urls(self.spec, self.last_response, self._result_where)
         ):
-            response = await self.engine.client.result(self.spec, self.id)
+            try:
+                response = await self.engine.client.result(self.spec, self.id)
+            except RequestRejectedError as exc:
+                # fal reports a failed request as COMPLETED and answers its result request with the
+                # error: the job failed (other errors propagate, and the job stays resumable by id).
+                previous, self.state = self.state, JobState.FAILED
+                self.last_response = exc.provider_message
+                self._failure = (exc.provider_message or str(exc), None)
+                self._emit(StatusChanged(self.id, previous, self.state, self.provider_status, self.engine.clock.now()))
+                return
             self._result_document = response.document
             self._result_where = None
 
@@ -361,5 +381,6 @@ class Job:
         if self._waiter is not None and not self._waiter.done():
             self._waiter.cancel()
         self._outcome = error
+        self._push_done()
         self._emit(Failed(self.id, error, self.engine.clock.now()))
         return remote

@@ -196,6 +196,8 @@ class ProviderApi:
         if job is None:
             return self._error(request, 404, "Request not found")
         state = job.state_at(self.backend.now())
+        if state is JobState.FAILED and job.failure is not None:
+            return self._error(request, 422, job.failure.message)
         if state is not JobState.SUCCEEDED:
             return self._error(request, 400, f"Request is {self.provider.canonical_status(state)}, not completed")
         return self._answer(request, self.backend.result_document(request, job), fired)

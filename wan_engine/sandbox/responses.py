@@ -130,13 +130,25 @@ def _write_cost(document: dict[str, Any], job: SandboxJob) -> None:
             json_pointer.assign(document, location, values[name])
 
 
+def status_word(provider: ProviderSpec, state: JobState) -> str:
+    """The provider's word for a state. A provider with no word for failure whose result is a
+    separate request (fal) reports a failed job as done; its result request then answers the error."""
+    if (
+        state is JobState.FAILED
+        and provider.result_request is not None
+        and JobState.FAILED not in provider.statuses.values()
+    ):
+        return provider.canonical_status(JobState.SUCCEEDED)
+    return provider.canonical_status(state)
+
+
 def status_document(job: SandboxJob, state: JobState, media_url: str, media_size: int) -> Any:
     """A status answer, in the shape the spec declares (its template, pointers and cost block)."""
     provider = job.model.provider
     template = copy.deepcopy(provider.status_template)
     document: dict[str, Any] = template if isinstance(template, dict) else {}
     json_pointer.assign(document, id_slot(provider, document), job.id)
-    json_pointer.assign(document, provider.status_pointer, provider.canonical_status(state))
+    json_pointer.assign(document, provider.status_pointer, status_word(provider, state))
     result = provider.result
     cost_elsewhere = set(provider.cost.body) if provider.cost and not _costs_on(provider, "status") else set()
     # Where the result is a second request (fal), the status answer does not carry it.
