@@ -257,3 +257,26 @@ async def test_a_failed_job_fails_with_the_providers_message(registry: SpecRegis
                     await job.wait()
     assert job.state is JobState.FAILED
     assert sandbox.submission_count == 1
+
+
+async def test_a_callback_that_arrives_before_anyone_waits_is_kept(registry: SpecRegistry) -> None:
+    model, params = MODELS["replicate"]
+    async with stack(registry) as (sandbox, engine, _receiver, hub):
+        job = await engine.submit(model, params)
+        for _ in range(200):  # nobody waits yet: the job ends and its callback lands
+            if hub.counts["woke"]:
+                break
+            await engine.clock.sleep(10)
+        assert hub.counts["woke"] == 1
+        result = await job.wait()
+    assert result.video_url.endswith(".mp4")
+    assert status_reads(sandbox, job.id) == 0
+
+
+def test_a_crafted_job_id_cannot_forge_log_lines(registry: SpecRegistry, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    receiver = CallbackReceiver(registry, PushHub("http://x"), env=ENV)
+    body = b'{"id": "x\\nCRITICAL all your jobs are done", "state": "completed"}'
+    verdict = receiver.receive("lumalabs", {}, body)
+    assert verdict.status == 404
+    assert all("\n" not in record.getMessage() for record in caplog.records)

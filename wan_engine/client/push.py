@@ -140,7 +140,7 @@ class PushHub:
             self._mailboxes[key].put(callback)
             outcome = "woke"
         self.counts[outcome] += 1
-        log.info("callback %s for %s job %s: %s", callback.event_id, callback.provider_id, callback.job_id, outcome)
+        log.info("callback %r for %s job %r: %s", callback.event_id, callback.provider_id, callback.job_id, outcome)
         return outcome
 
     def _remember_key(self, store: OrderedDict[tuple[str, str], None], key: tuple[str, str]) -> None:

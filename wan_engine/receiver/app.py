@@ -94,8 +94,9 @@ class CallbackReceiver:
         return verdict
 
     def _refuse(self, status: int, provider_id: str, reason: str, job_id: str | None = None) -> Verdict:
-        log.warning("callback refused (%s): provider %s%s: %s", status, provider_id,
-                    f", job {job_id}" if job_id else "", reason)
+        # Ids come from unverified input: quoted (repr), so a crafted one cannot forge log lines.
+        log.warning("callback refused (%s): provider %r%s: %s", status, provider_id,
+                    f", job {job_id!r}" if job_id else "", reason)
         return Verdict(status, reason)
 
     def _judge(self, provider_id: str, headers: CIMultiDict[str], body: bytes) -> Verdict:

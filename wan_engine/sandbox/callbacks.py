@@ -128,16 +128,20 @@ class CallbackSender:
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        self._running = False
         self.log: list[CallbackAttempt] = []
 
     def expect(self, job: SandboxJob, url: str, media_url: str, media_size: int) -> None:
         self._due.append(_Due(job, url, media_url, media_size))
+        if self._task is None and self._running:
+            # Watch only once some job asked for a callback: sandboxes that never see one pay nothing.
+            self._task = asyncio.ensure_future(self._watch())
 
     async def start(self) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
-        self._task = asyncio.ensure_future(self._watch())
+        self._running = True
 
     async def stop(self) -> None:
+        self._running = False
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -192,7 +196,8 @@ class CallbackSender:
             await self._post(due, f"msg_{due.job.id}_running_late", stale, forged)
 
     async def _post(self, due: _Due, event_id: str, document: Any, forged: bool) -> None:
-        assert self._session is not None
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
         callbacks = due.job.model.provider.callbacks
         assert callbacks is not None
         body = json.dumps(document).encode()
