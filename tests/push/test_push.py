@@ -280,3 +280,16 @@ def test_a_crafted_job_id_cannot_forge_log_lines(registry: SpecRegistry, caplog:
     verdict = receiver.receive("lumalabs", {}, body)
     assert verdict.status == 404
     assert all("\n" not in record.getMessage() for record in caplog.records)
+
+
+async def test_a_believed_callback_that_echoes_the_key_keeps_it_out_of_the_job(registry: SpecRegistry) -> None:
+    model, params = MODELS["replicate"]
+    async with stack(registry, CallbackFaults(drop=1.0)) as (_sandbox, engine, receiver, hub):
+        job = await engine.submit(model, params)
+        key = ENV["REPLICATE_API_TOKEN"]
+        body = b'{"id": "%s", "status": "processing", "logs": "auth %s"}' % (job.id.encode(), key.encode())
+        assert receiver.receive("replicate", _signed(body, msg="msg_echo"), body).outcome == "woke"
+        believed = hub.mailbox("replicate", job.id).pending[-1].document
+        await job.wait()
+    assert "auth" in believed["logs"] and key not in repr(believed)
+    assert key not in repr(receiver.verdicts)

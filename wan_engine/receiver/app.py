@@ -35,6 +35,7 @@ from multidict import CIMultiDict
 
 from wan_engine.client.push import Callback, PushHub
 from wan_engine.errors import WanEngineError
+from wan_engine.redaction import redact_document
 from wan_engine.spec import pointer as json_pointer
 from wan_engine.spec import webhook_signature
 from wan_engine.spec.model import ProviderSpec
@@ -112,8 +113,9 @@ class CallbackReceiver:
             return self._refuse(400, provider_id, "body is not JSON")
         signature = callbacks.signature
         trusted = signature.verifiable
+        secret = ""
         if trusted:
-            secret = self._env.get(signature.secret_env or "")
+            secret = self._env.get(signature.secret_env or "") or ""
             if not secret:
                 return self._refuse(503, provider_id, f"no signing secret: set {signature.secret_env}")
             try:
@@ -137,12 +139,30 @@ class CallbackReceiver:
             word if trusted else None,
             document if trusted else None,
         )
+        if trusted:
+            callback = attrs.evolve(callback, document=self._without_secrets(provider, document, secret))
         outcome = self.hub.deliver(callback)
         if outcome == "unknown":
             if self._journaled(provider, callback):
                 return Verdict(202, "journaled")
             return self._refuse(404, provider_id, "unknown job", job_id)
         return Verdict(200, outcome)
+
+    def _without_secrets(self, provider: ProviderSpec, document: Any, signing_secret: str) -> Any:
+        """A believed body becomes the job's status document (and may reach the journal): the API key
+        and the signing secret are taken out wherever echoed, except in the video URL itself."""
+        key = self._env.get(provider.auth.env) if provider.auth.env else None
+        redacted = redact_document(document, [key, signing_secret, signing_secret.removeprefix("whsec_")])
+        if redacted is document or not isinstance(redacted, dict):
+            return redacted
+        callbacks = provider.callbacks
+        assert callbacks is not None
+        pointers = (callbacks.result or provider.result).video_url
+        for pointer in [pointers] if isinstance(pointers, str) else pointers or []:
+            original = json_pointer.resolve(document, pointer)
+            if isinstance(original, str):
+                json_pointer.assign(redacted, pointer, original)
+        return redacted
 
     def _journaled(self, provider: ProviderSpec, callback: Callback) -> bool:
         """A job of another process: record the callback in the shared journal for its owner."""
