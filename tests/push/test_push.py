@@ -8,6 +8,7 @@ scaled times, so a lost callback really is caught by polling.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -18,13 +19,14 @@ import pytest
 import standardwebhooks
 
 from wan_engine.client.engine import Engine
-from wan_engine.client.push import PushHub
+from wan_engine.client.push import PushHub, SafetyNet
 from wan_engine.clock import ScaledClock
 from wan_engine.receiver.app import CallbackReceiver, ReceiverServer
 from wan_engine.sandbox.callbacks import DEFAULT_SECRET, CallbackFaults
 from wan_engine.sandbox.config import SandboxConfig
 from wan_engine.sandbox.server import Sandbox
 from wan_engine.spec import webhook_signature
+from wan_engine.spec.model import SafetyPolling
 from wan_engine.spec.registry import SpecRegistry
 from wan_engine.states import JobState
 
@@ -45,6 +47,13 @@ ENV = {
 @pytest.fixture(scope="module")
 def registry() -> SpecRegistry:
     return SpecRegistry.discover()
+
+
+@pytest.fixture
+def no_safety_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Push the safety poll out of reach, so a job that ends proves a callback ended it."""
+    far = SafetyNet(SafetyPolling(first_after_typical=1000.0))
+    monkeypatch.setattr(SafetyNet, "for_callbacks", classmethod(lambda cls, callbacks: far))
 
 
 @contextlib.asynccontextmanager
@@ -68,11 +77,13 @@ def status_reads(sandbox: Sandbox, job_id: str) -> int:
 
 
 @pytest.mark.parametrize("provider", sorted(MODELS))
-async def test_a_callback_ends_the_wait_with_at_most_two_reads(registry: SpecRegistry, provider: str) -> None:
+async def test_a_callback_ends_the_wait_with_at_most_two_reads(
+    registry: SpecRegistry, provider: str, no_safety_poll: None
+) -> None:
     model, params = MODELS[provider]
     async with stack(registry) as (sandbox, engine, _receiver, hub):
         job = await engine.submit(model, params)
-        result = await job.wait()
+        result = await asyncio.wait_for(job.wait(), timeout=30)
         sandbox_job = sandbox.jobs[job.id]
         delay = (engine.clock.now() - sandbox_job.completes_at) / FACTOR  # real seconds after completion
     assert result.video_url.endswith(".mp4")
@@ -108,12 +119,14 @@ async def test_a_receiver_that_is_down_costs_delay_not_the_job(registry: SpecReg
     assert job.polls >= 1
 
 
-async def test_duplicate_and_out_of_order_callbacks_change_nothing(registry: SpecRegistry) -> None:
+async def test_duplicate_and_out_of_order_callbacks_change_nothing(
+    registry: SpecRegistry, no_safety_poll: None
+) -> None:
     model, params = MODELS["replicate"]
     faults = CallbackFaults(duplicate=1.0, out_of_order=1.0)
     async with stack(registry, faults) as (sandbox, engine, receiver, _hub):
         job = await engine.submit(model, params)
-        result = await job.wait()
+        result = await asyncio.wait_for(job.wait(), timeout=30)
         await sandbox.send_due_callbacks()
         for _ in range(50):  # let the stale ones land
             if len(receiver.verdicts) >= 3:
@@ -259,7 +272,9 @@ async def test_a_failed_job_fails_with_the_providers_message(registry: SpecRegis
     assert sandbox.submission_count == 1
 
 
-async def test_a_callback_that_arrives_before_anyone_waits_is_kept(registry: SpecRegistry) -> None:
+async def test_a_callback_that_arrives_before_anyone_waits_is_kept(
+    registry: SpecRegistry, no_safety_poll: None
+) -> None:
     model, params = MODELS["replicate"]
     async with stack(registry) as (sandbox, engine, _receiver, hub):
         job = await engine.submit(model, params)
@@ -268,7 +283,7 @@ async def test_a_callback_that_arrives_before_anyone_waits_is_kept(registry: Spe
                 break
             await engine.clock.sleep(10)
         assert hub.counts["woke"] == 1
-        result = await job.wait()
+        result = await asyncio.wait_for(job.wait(), timeout=30)
     assert result.video_url.endswith(".mp4")
     assert status_reads(sandbox, job.id) == 0
 

@@ -174,7 +174,13 @@ async def _generate(
     if push is not None:
         options["push"] = push
     engine = DurableEngine(registry, journal=journal, **options) if journal else Engine(registry, **options)
-    async with engine:
+    async with engine, contextlib.AsyncExitStack() as background:
+        if push is not None and isinstance(engine, DurableEngine):
+            # Callbacks a `wan-engine receive` elsewhere recorded in the journal wake this run's job.
+            from wan_engine.receiver.journal_bridge import JournalCallbacks
+
+            bridge = asyncio.ensure_future(JournalCallbacks(engine.journal, push, interval_s=0.25).run())
+            background.callback(bridge.cancel)
         job = await engine.submit(spec.id, params, deliver_to=configs if journal else ())
         job.on(view.event)
         key = engine.journal_key(job) if isinstance(engine, DurableEngine) else None
@@ -290,6 +296,11 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         for config in configs:
             config.check()
         journal = _journal_for(values)
+        if values["callbacks_url"] and not values["callbacks_on"] and journal is None:
+            raise click.UsageError(
+                "--callbacks-url without --callbacks-on needs the journal the receiver writes to: "
+                "add --journal FILE (the one `wan-engine receive` uses), or --callbacks-on HOST:PORT"
+            )
         view = choose_view(
             spec.id, as_json=values["as_json"], expected_s=values["sandbox_duration"] if values["sandbox"] else None
         )
@@ -310,6 +321,8 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
                     push = await _start_receiver(
                         stack, registry, env, values["callbacks_on"], values["callbacks_url"], view
                     )
+                elif values["callbacks_url"]:
+                    push = _journal_push(values["callbacks_url"], journal, view)
                 return await _generate(
                     registry, spec, params, configs=configs, journal=journal, base_urls=base_urls, env=env,
                     strategy=strategy, deadline=values["deadline"], view=view, sandboxed=values["sandbox"],
@@ -386,7 +399,8 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
             ["--callbacks-url"],
             metavar="URL",
             help="The public URL the provider reaches the receiver at (default http://HOST:PORT); "
-            "the provider's id is appended.",
+            "the provider's id is appended. Without --callbacks-on: a `wan-engine receive` elsewhere, "
+            "which passes callbacks on through the journal.",
         ),
         click.Option(
             ["--sandbox-duration"],
@@ -453,6 +467,20 @@ async def _start_receiver(
         hub.public_url = str(server.url)
     view.message(f"receiving callbacks at {hub.public_url}/PROVIDER (listening on {server.url})")
     return hub
+
+
+def _journal_push(public_url: str, journal: Path | None, view: ProgressView) -> Any:
+    """Push through a receiver in another process (``wan-engine receive``), which records callbacks in
+    the journal this run reads: the run needs that journal."""
+    from wan_engine.client.push import PushHub
+
+    if journal is None:
+        raise click.UsageError(
+            "--callbacks-url without --callbacks-on needs the journal the receiver writes to: "
+            "add --journal FILE (the one `wan-engine receive` uses), or --callbacks-on HOST:PORT"
+        )
+    view.message(f"callbacks go to {public_url.rstrip('/')}/PROVIDER and reach this run through {journal}")
+    return PushHub(public_url)
 
 
 def _base_urls(base_url: str | None, spec: ModelSpec) -> dict[str, str]:

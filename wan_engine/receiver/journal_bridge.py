@@ -42,5 +42,7 @@ class JournalCallbacks:
     async def run(self) -> None:
         """Check every ``interval_s`` until cancelled (run it as a task beside the engine)."""
         while True:
-            await asyncio.to_thread(self.check)
+            # On the loop's own thread: a store's connection belongs to the thread that opened it
+            # (SQLite), and these are two small indexed reads per waiting job.
+            self.check()
             await asyncio.sleep(self.interval_s)
