@@ -94,3 +94,14 @@ def test_callbacks_url_alone_without_a_journal_is_a_usage_error() -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 2 and "--journal" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.e2e
+def test_the_sandbox_command_refuses_an_unknown_callback_fault() -> None:
+    exe = shutil.which("wan-engine")
+    assert exe is not None
+    done = subprocess.run(
+        [exe, "sandbox", "--port", "0", "--callback-faults", "drop=1,sometimes=2"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "unknown callback fault 'sometimes'" in done.stderr
