@@ -308,3 +308,18 @@ async def test_a_believed_callback_that_echoes_the_key_keeps_it_out_of_the_job(r
         await job.wait()
     assert "auth" in believed["logs"] and key not in repr(believed)
     assert key not in repr(receiver.verdicts)
+
+
+async def test_prefer_wait_answers_a_short_job_at_submit_with_no_status_read(registry: SpecRegistry) -> None:
+    """Replicate's ``Prefer: wait`` (spec ``sync_wait``): the submit answer holds until the job ends."""
+    model, params = MODELS["replicate"]
+    clock = ScaledClock(FACTOR)
+    async with (
+        Sandbox(registry, SandboxConfig(duration_s=20, clock=clock.now)) as sandbox,
+        Engine(registry, base_urls=sandbox.base_urls(), env=ENV, clock=clock, sync_wait=True) as engine,
+    ):
+        job = await engine.submit(model, params)
+        assert job.state is JobState.SUCCEEDED  # the submit's own answer said so
+        result = await job.wait()
+    assert result.video_url.endswith(".mp4") and job.polls == 0
+    assert status_reads(sandbox, job.id) == 0 and sandbox.submission_count == 1

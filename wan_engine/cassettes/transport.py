@@ -67,6 +67,7 @@ class HarnessClient(ProviderClient):
         body: Any = None,
         path_vars: Mapping[str, str] | None = None,
         extra_query: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Response:
         if self.recorded_submit is not None and job_id is None and isinstance(body, Mapping):  # a submit
             difference = request_difference(self.recorded_submit, body, self.match_on)
@@ -75,7 +76,7 @@ class HarnessClient(ProviderClient):
                 url = self.url(provider, endpoint, None, path_vars)
                 raise CassetteRequestMismatchError(endpoint.method, url, self.cassette or "?", path, detail)
         try:
-            return await super()._exchange(provider, endpoint, job_id, body, path_vars, extra_query)
+            return await super()._exchange(provider, endpoint, job_id, body, path_vars, extra_query, extra_headers)
         except Exception as exc:
             # vcrpy is the cassettes extra: if it was never imported, no cassette is playing and the
             # error cannot be its miss (so a sandbox-only harness client works on a plain install).

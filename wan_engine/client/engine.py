@@ -49,9 +49,16 @@ class Engine:
         timeouts: Timeouts | None = None,
         interceptors: Sequence[SubmitInterceptor] = (),
         push: PushHub | None = None,
+        sync_wait: bool = False,
     ) -> None:
         """``push``: a hub a callback receiver feeds (client/push.py); with it, jobs of providers that
-        declare callbacks ask for them on submit and poll only at the safety cadence."""
+        declare callbacks ask for them on submit and poll only at the safety cadence.
+
+        ``sync_wait``: ask providers that can (their spec's ``sync_wait``, Replicate's ``Prefer: wait``)
+        to hold the submit answer until the job ends, so a short job needs no status read. Off by
+        default: the read timeout must outlast the hold, and a connection lost while held leaves the
+        outcome unknown (the submit is then never re-sent, and the job id may be unknown).
+        """
         self.registry = registry or SpecRegistry.discover()
         self.clock = clock or (client.clock if client else SystemClock())
         self.client = client or ProviderClient(
@@ -65,6 +72,7 @@ class Engine:
         self._strategies: dict[str, PollingStrategy] = {}
         self.interceptors: list[SubmitInterceptor] = list(interceptors)
         self.push = push
+        self.sync_wait = sync_wait
 
     async def __aenter__(self) -> Self:
         return self
@@ -120,7 +128,9 @@ class Engine:
             raise UsageError("deliver_to needs a journal to deliver from: use DurableEngine(journal=...)")
         attempts: list[SubmitAttempt] = [i.begin_submit(spec, filled, deliver_to) for i in self.interceptors]
         try:
-            response = await self.client.submit(spec, body, extra_query or None)
+            hold = spec.provider.sync_wait if self.sync_wait else None
+            extra_headers = {hold.header: hold.value} if hold is not None else None
+            response = await self.client.submit(spec, body, extra_query or None, extra_headers)
             crashpoint("submit.after_response")  # the window a crash test aims at
             job_id = json_pointer.resolve(response.document, spec.provider.id_pointer)
             if not isinstance(job_id, (str, int)) or job_id == "":

@@ -217,13 +217,14 @@ class ProviderClient:
         body: Any = None,
         path_vars: Mapping[str, str] | None = None,
         extra_query: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Send one request (no redirects followed) and read its JSON within the limits.
 
         Network failures propagate as aiohttp errors; an answer too large or too deep
         comes back as ``_Unreadable`` with the reason, like a body that is not JSON.
         """
-        headers = self._headers(provider, endpoint, job_id)
+        headers = {**self._headers(provider, endpoint, job_id), **(extra_headers or {})}
         self.requests_sent += 1
         async with self.session.request(
             endpoint.method,
@@ -284,16 +285,25 @@ class ProviderClient:
 
     # -- submit: never pay twice -------------------------------------------------------
 
-    async def submit(self, spec: ModelSpec, body: Any, extra_query: Mapping[str, str] | None = None) -> Response:
+    async def submit(
+        self,
+        spec: ModelSpec,
+        body: Any,
+        extra_query: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Response:
         """``extra_query``: query parameters added to this submit (a callback URL, for providers that
-        take it there), never logged (only method, path and status are)."""
+        take it there), never logged (only method, path and status are); ``extra_headers``: headers
+        added to it (``Prefer: wait``)."""
         provider, endpoint = spec.provider, spec.submit_endpoint
         safe_statuses = frozenset(provider.resubmit_statuses)
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self._exchange(provider, endpoint, None, body, spec.path_vars, extra_query)
+                response = await self._exchange(
+                    provider, endpoint, None, body, spec.path_vars, extra_query, extra_headers
+                )
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 # Refused, unresolvable, or no connection within the connect timeout: the request
                 # never left, so no job can exist and sending it again cannot pay twice.

@@ -7,6 +7,7 @@ provider and model specs, so this module never names a provider.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -162,7 +163,18 @@ class ProviderApi:
         if callback_url is not None:
             media_size = backend.media.source_for(job.id).size
             backend.callbacks.expect(job, callback_url, backend.media_url(request, job), media_size)
+        await self._hold_if_asked(request, job)
         return self._answer(request, backend.submit_document(request, job), fired, cost_headers(job, "submit"))
+
+    async def _hold_if_asked(self, request: web.Request, job: SandboxJob) -> None:
+        """``Prefer: wait`` (the spec's ``sync_wait``): answer once the job has ended, or after ``max_s``."""
+        hold = self.provider.sync_wait
+        if hold is None or not request.headers.get(hold.header, "").startswith(hold.value):
+            return
+        until = self.backend.now() + (hold.max_s if hold.max_s is not None else 60.0)
+        # The job ages on the sandbox's (injected) clock: nothing to await but its passing.
+        while not job.state_at(self.backend.now()).terminal and self.backend.now() < until:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
 
     async def _job_request(
         self, request: web.Request, kind: RequestKind, endpoint: Endpoint

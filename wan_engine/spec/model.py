@@ -165,8 +165,8 @@ class CallbackSpec:
 class SyncWait:
     """A header that makes the submit answer wait for the result (Replicate's ``Prefer: wait=N``).
 
-    Declared as data; the engine does not send it (a long-held submit is a submit whose outcome
-    is unknown when the connection drops), but an app may, and a terminal submit answer is used.
+    Sent only when asked (``Engine(sync_wait=True)``): a long-held submit is a submit whose outcome
+    is unknown if the connection drops. A terminal submit answer then ends the job with no read.
     """
 
     header: str
