@@ -323,3 +323,18 @@ async def test_prefer_wait_answers_a_short_job_at_submit_with_no_status_read(reg
         result = await job.wait()
     assert result.video_url.endswith(".mp4") and job.polls == 0
     assert status_reads(sandbox, job.id) == 0 and sandbox.submission_count == 1
+
+
+async def test_an_oversized_or_malformed_callback_is_refused(registry: SpecRegistry) -> None:
+    import aiohttp
+
+    hub = PushHub("http://x")
+    receiver = CallbackReceiver(registry, hub, env=ENV, max_body=1000)
+    async with ReceiverServer(receiver) as server, aiohttp.ClientSession() as session:
+        async with session.post(f"{server.url}/lumalabs", data=b"{" + b" " * 5000 + b"}") as big:
+            assert big.status == 413
+        async with session.post(f"{server.url}/lumalabs", data=b"not json") as bad:
+            assert bad.status == 400
+        async with session.post(f"{server.url}/nobody", data=b"{}") as nobody:
+            assert nobody.status == 404
+    assert hub.counts == {"woke": 0, "duplicate": 0, "unknown": 0, "finished": 0}

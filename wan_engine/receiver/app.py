@@ -185,11 +185,15 @@ class CallbackReceiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         provider_id = request.match_info["provider"]
-        if request.content_length is not None and request.content_length > self.max_body:
-            verdict = self.receive(provider_id, {}, b"x" * (self.max_body + 1))
+        body = bytearray()
+        if request.content_length is None or request.content_length <= self.max_body:
+            async for chunk in request.content.iter_chunked(64 * 1024):
+                body += chunk
+                if len(body) > self.max_body:
+                    break  # the rest is never read into memory
         else:
-            body = await request.content.read(self.max_body + 1)
-            verdict = self.receive(provider_id, request.headers, body)
+            body = bytearray(self.max_body + 1)
+        verdict = self.receive(provider_id, request.headers, bytes(body))
         return web.json_response({"outcome": verdict.outcome}, status=verdict.status)
 
     def application(self) -> web.Application:
