@@ -338,3 +338,34 @@ async def test_an_oversized_or_malformed_callback_is_refused(registry: SpecRegis
         async with session.post(f"{server.url}/nobody", data=b"{}") as nobody:
             assert nobody.status == 404
     assert hub.counts == {"woke": 0, "duplicate": 0, "unknown": 0, "finished": 0}
+
+
+async def test_the_receiver_mounts_in_an_apps_own_aiohttp_server(registry: SpecRegistry) -> None:
+    import aiohttp
+    from aiohttp import web
+
+    hub = PushHub("http://x")
+    receiver = CallbackReceiver(registry, hub, env=ENV)
+    box = hub.mailbox("replicate", "job-1")
+    app = web.Application()
+    async def health(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app.router.add_get("/health", health)  # the app's own route
+    app.add_subapp("/hooks/wan", receiver.application())
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        body = b'{"id": "job-1", "status": "succeeded", "output": "https://cdn.example/v.mp4"}'
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"http://{host}:{port}/hooks/wan/replicate", data=body, headers=_signed(body)) as r:
+                assert r.status == 200
+            async with session.get(f"http://{host}:{port}/health") as health:
+                assert await health.text() == "ok"
+    finally:
+        await runner.cleanup()
+    (callback,) = box.take()
+    assert callback.trusted and callback.state is JobState.SUCCEEDED
