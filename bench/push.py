@@ -11,7 +11,9 @@ spec folder.
 
 Rows: ``push+poll`` (callbacks on), ``push, all dropped`` (every callback lost: the
 safety net alone), and the polling strategies with no receiver (``fixed-15s``,
-``exponential``, ``adaptive``). Status reads are counted from the sandbox's request log.
+``exponential``, ``adaptive``, ``learned``; the jobs run side by side, so ``learned``
+has only the spec's hint to go on, not earlier jobs: bench/polling.py measures its learning).
+Status reads are counted from the sandbox's request log.
 
 How delay is measured: a polling strategy's delay is set by its schedule, in the
 simulated seconds of the scaled clock. A callback's delay is not a schedule but real
@@ -32,6 +34,7 @@ import tempfile
 from pathlib import Path
 
 from wan_engine.client.engine import Engine
+from wan_engine.client.learned_polling import Learned
 from wan_engine.client.polling import Adaptive, ExponentialBackoff, FixedInterval, PollingStrategy
 from wan_engine.client.push import PushHub
 from wan_engine.clock import ScaledClock
@@ -109,6 +112,7 @@ async def main() -> None:
             ("fixed-15s", {"push": False, "strategy": FixedInterval(15.0)}),
             ("exponential", {"push": False, "strategy": ExponentialBackoff()}),
             ("adaptive", {"push": False, "strategy": Adaptive()}),
+            ("learned", {"push": False, "strategy": Learned()}),  # from the hint alone: jobs run side by side
         ]
         print(f"{args.jobs} jobs of {TYPICAL_S:g} s each, time x{args.factor:g}, seed {args.seed}")
         print(f"{'strategy':<20} {'mean delay s':>12} {'measured as':>16} {'reads/job':>10}")

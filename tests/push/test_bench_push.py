@@ -20,7 +20,7 @@ def test_the_push_benchmark_meets_the_bar() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = {line[:20].strip(): line[20:].split() for line in done.stdout.splitlines()[2:]}
-    assert set(rows) == {"push+poll", "push, all dropped", "fixed-15s", "exponential", "adaptive"}
+    assert set(rows) == {"push+poll", "push, all dropped", "fixed-15s", "exponential", "adaptive", "learned"}
     delay, reads = float(rows["push+poll"][0]), float(rows["push+poll"][-1])
     assert delay < 1.0 and reads <= 3
     assert 1 <= float(rows["push, all dropped"][-1]) <= 3  # the safety net alone finished every job
