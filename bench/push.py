@@ -9,8 +9,9 @@ receiver on its own port. The model is Replicate's minimax/video-01 spec (signed
 Standard Webhooks callbacks) with its hints set to 522 s, written to a temporary
 spec folder.
 
-Rows: ``push+poll`` (callbacks on), ``push, all dropped`` (every callback lost: the
-safety net alone), and the polling strategies with no receiver (``fixed-15s``,
+Rows: ``push+poll`` (callbacks on), ``push+poll, unsigned`` (Luma's own API with its hints
+set likewise: unsigned callbacks are hints, each answered by one status read), ``push, all
+dropped`` (every callback lost: the safety net alone), and the polling strategies with no receiver (``fixed-15s``,
 ``exponential``, ``adaptive``, ``learned``; the jobs run side by side, so ``learned``
 has only the spec's hint to go on, not earlier jobs: bench/polling.py measures its learning).
 Status reads are counted from the sandbox's request log.
@@ -47,22 +48,27 @@ from wan_engine.spec.registry import SpecRegistry
 
 TYPICAL_S = 522.0
 MODEL = "replicate/bench-522"
-ENV = {"REPLICATE_API_TOKEN": "bench", "REPLICATE_WEBHOOK_SECRET": DEFAULT_SECRET}
+ENV = {"REPLICATE_API_TOKEN": "bench", "LUMAAI_API_KEY": "bench", "REPLICATE_WEBHOOK_SECRET": DEFAULT_SECRET}
+
+
+HINT_MODEL = "lumalabs/bench-522"
 
 
 def bench_registry(folder: Path) -> SpecRegistry:
-    source = json.loads((bundled_specs_dir() / "models/replicate/minimax-video-01.json").read_text())
-    source["id"] = MODEL
-    source["polling"] = {"typical_duration_s": TYPICAL_S, "duration_spread": 0.1, "recommended_interval_s": 15,
-                         "source": "The seed document's example run (8 min 42 s)."}  # fmt: skip
+    """The two bench models: Replicate's (signed callbacks) and Luma's (unsigned: hints), hinted at 522 s."""
     (folder / "bench").mkdir()
-    (folder / "bench/bench-522.json").write_text(json.dumps(source))
+    for source_file, model_id in (("replicate/minimax-video-01.json", MODEL), ("lumalabs/ray-2.json", HINT_MODEL)):
+        source = json.loads((bundled_specs_dir() / "models" / source_file).read_text())
+        source["id"] = model_id
+        source["polling"] = {"typical_duration_s": TYPICAL_S, "duration_spread": 0.1, "recommended_interval_s": 15,
+                             "source": "The seed document's example run (8 min 42 s)."}  # fmt: skip
+        (folder / "bench" / f"{model_id.replace('/', '-')}.json").write_text(json.dumps(source))
     return SpecRegistry.discover([folder])
 
 
 async def run(
     registry: SpecRegistry, jobs: int, factor: float, seed: int, *, push: bool, drop: bool = False,
-    strategy: PollingStrategy | None = None,
+    strategy: PollingStrategy | None = None, model: str = MODEL,
 ) -> tuple[float, float, float]:
     """Mean detection delay (s, see module doc), mean wall delay (s), mean status reads per job."""
     clock = ScaledClock(factor)
@@ -81,7 +87,7 @@ async def run(
             ) as engine:  # fmt: skip
 
                 async def one() -> tuple[float, int]:
-                    job = await engine.submit(MODEL, {"prompt": "bench"})
+                    job = await engine.submit(model, {"prompt": "bench"})
                     await job.wait()
                     late = clock.now() - sandbox.jobs[job.id].completes_at
                     reads = sum(1 for r in sandbox.request_log if r.method == "GET" and job.id in r.path)
@@ -108,6 +114,7 @@ async def main() -> None:
         registry = bench_registry(Path(folder))
         rows: list[tuple[str, dict[str, object]]] = [
             ("push+poll", {"push": True}),
+            ("push+poll, unsigned", {"push": True, "model": HINT_MODEL}),  # Luma: each callback costs a read
             ("push, all dropped", {"push": True, "drop": True}),
             ("fixed-15s", {"push": False, "strategy": FixedInterval(15.0)}),
             ("exponential", {"push": False, "strategy": ExponentialBackoff()}),
@@ -118,7 +125,7 @@ async def main() -> None:
         print(f"{'strategy':<20} {'mean delay s':>12} {'measured as':>16} {'reads/job':>10}")
         for name, options in rows:
             delay, _wall, reads = await run(registry, args.jobs, args.factor, args.seed, **options)  # type: ignore[arg-type]
-            how = "wall clock" if name == "push+poll" else "simulated time"
+            how = "wall clock" if name.startswith("push+poll") else "simulated time"
             print(f"{name:<20} {delay:>12.3f} {how:>16} {reads:>10.2f}")
 
 

@@ -20,8 +20,11 @@ def test_the_push_benchmark_meets_the_bar() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     rows = {line[:20].strip(): line[20:].split() for line in done.stdout.splitlines()[2:]}
-    assert set(rows) == {"push+poll", "push, all dropped", "fixed-15s", "exponential", "adaptive", "learned"}
+    assert set(rows) == {
+        "push+poll", "push+poll, unsigned", "push, all dropped", "fixed-15s", "exponential", "adaptive", "learned"
+    }
     delay, reads = float(rows["push+poll"][0]), float(rows["push+poll"][-1])
     assert delay < 1.0 and reads <= 3
+    assert float(rows["push+poll, unsigned"][0]) < 1.0 and float(rows["push+poll, unsigned"][-1]) <= 3
     assert 1 <= float(rows["push, all dropped"][-1]) <= 3  # the safety net alone finished every job
     assert float(rows["fixed-15s"][-1]) > 10  # the polling baseline spends many reads
