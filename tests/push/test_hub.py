@@ -21,6 +21,7 @@ from wan_engine.states import JobState
 def test_the_hub_wakes_only_known_jobs_once_per_event() -> None:
     hub = PushHub("https://hooks.example/wan/")
     assert hub.callback_url("replicate") == "https://hooks.example/wan/replicate"
+    assert PushHub("https://h.example/cb?k=1").callback_url("fal") == "https://h.example/cb/fal?k=1"
     box = hub.mailbox("replicate", "j1")
     first = Callback("replicate", "j1", "e1", trusted=True, state=JobState.SUCCEEDED)
     assert hub.deliver(first) == "woke"

@@ -199,7 +199,9 @@ async def test_standard_webhooks_library_signatures_verify(registry: SpecRegistr
 
     theirs = standardwebhooks.Webhook(DEFAULT_SECRET).sign("msg_2", datetime.now(UTC), body.decode())
     headers = {"webhook-id": "msg_2", "webhook-timestamp": str(int(time.time())), "webhook-signature": theirs}
-    assert webhook_signature.verify(DEFAULT_SECRET, headers, body, time.time(), 300) == "msg_2"
+    assert webhook_signature.verify(DEFAULT_SECRET, headers, body, time.time(), 300).message_id == "msg_2"
+    stale = webhook_signature.verify(DEFAULT_SECRET, headers, body, time.time() + 301, 300)
+    assert stale.message_id is None and stale.problem is not None and "tolerance" in stale.problem
 
 
 async def test_the_asgi_handler_wakes_a_job(registry: SpecRegistry) -> None:

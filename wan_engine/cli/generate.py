@@ -41,6 +41,7 @@ from wan_engine.errors import (
 from wan_engine.journal.durable import DurableEngine
 from wan_engine.journal.location import ENV as JOURNAL_ENV
 from wan_engine.journal.location import journal_path
+from wan_engine.redaction import redact
 from wan_engine.sinks.config import SinkConfig
 from wan_engine.sinks.protocols import sink_from_name
 from wan_engine.spec.model import ModelSpec
@@ -465,7 +466,8 @@ async def _start_receiver(
     server = await stack.enter_async_context(ReceiverServer(CallbackReceiver(registry, hub, env=env), host, port))
     if not public_url:
         hub.public_url = str(server.url)
-    view.message(f"receiving callbacks at {hub.public_url}/PROVIDER (listening on {server.url})")
+    # A URL may carry a token in its query: shown without it, like every URL we print.
+    view.message(f"receiving callbacks at {redact(hub.public_url)}/PROVIDER (listening on {server.url})")
     return hub
 
 
@@ -479,7 +481,7 @@ def _journal_push(public_url: str, journal: Path | None, view: ProgressView) -> 
             "--callbacks-url without --callbacks-on needs the journal the receiver writes to: "
             "add --journal FILE (the one `wan-engine receive` uses), or --callbacks-on HOST:PORT"
         )
-    view.message(f"callbacks go to {public_url.rstrip('/')}/PROVIDER and reach this run through {journal}")
+    view.message(f"callbacks go to {redact(public_url.rstrip('/'))}/PROVIDER and reach this run through {journal}")
     return PushHub(public_url)
 
 

@@ -27,6 +27,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
+from yarl import URL
 
 from wan_engine.client.polling import PollContext
 from wan_engine.spec import pointer as json_pointer
@@ -100,7 +101,9 @@ class PushHub:
         self.counts: dict[Outcome, int] = {"woke": 0, "duplicate": 0, "unknown": 0, "finished": 0}
 
     def callback_url(self, provider_id: str) -> str:
-        return f"{self.public_url}/{provider_id}"
+        """``{public_url}/{provider_id}``, any query string of the public URL kept after the path."""
+        url = URL(self.public_url)
+        return str(url.with_path(url.path.rstrip("/") + "/" + provider_id).with_query(url.query))
 
     # -- the engine's side ----------------------------------------------------------------
 

@@ -118,10 +118,10 @@ class CallbackReceiver:
             secret = self._env.get(signature.secret_env or "") or ""
             if not secret:
                 return self._refuse(503, provider_id, f"no signing secret: set {signature.secret_env}")
-            try:
-                event_id = webhook_signature.verify(secret, headers, body, self._wall(), signature.tolerance_s)
-            except webhook_signature.SignatureProblem as exc:
-                return self._refuse(401, provider_id, f"signature: {exc}")
+            checked = webhook_signature.verify(secret, headers, body, self._wall(), signature.tolerance_s)
+            if checked.message_id is None:
+                return self._refuse(401, provider_id, f"signature: {checked.problem}")
+            event_id = checked.message_id
         else:
             sent_id = headers.get(callbacks.event_id_header) if callbacks.event_id_header else None
             event_id = sent_id or "sha256:" + hashlib.sha256(body).hexdigest()

@@ -13,11 +13,17 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
+import attrs
+
 PREFIX = "whsec_"
 
 
-class SignatureProblem(Exception):
-    """Why a callback's signature does not hold (no secret, headers or body in the text)."""
+@attrs.frozen
+class Checked:
+    """A verification's outcome: the message id when it holds, else why not (no secret, header or body in it)."""
+
+    message_id: str | None
+    problem: str | None = None
 
 
 def _key(secret: str) -> bytes:
@@ -43,22 +49,22 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str,
     }
 
 
-def verify(secret: str, headers: Mapping[str, str], body: bytes, now: float, tolerance_s: float) -> str:
-    """The message id of a callback whose signature and timestamp hold; raises SignatureProblem otherwise."""
+def verify(secret: str, headers: Mapping[str, str], body: bytes, now: float, tolerance_s: float) -> Checked:
+    """Whether a callback's signature and timestamp hold (a value, not an exception: refusing is routine)."""
     message_id = headers.get("webhook-id")
     stamp = headers.get("webhook-timestamp")
     signatures = headers.get("webhook-signature")
     if not message_id or not stamp or not signatures:
-        raise SignatureProblem("missing webhook-id, webhook-timestamp or webhook-signature")
+        return Checked(None, "missing webhook-id, webhook-timestamp or webhook-signature")
     try:
         timestamp = int(stamp)
     except ValueError:
-        raise SignatureProblem("webhook-timestamp is not a number") from None
+        return Checked(None, "webhook-timestamp is not a number")
     if abs(now - timestamp) > tolerance_s:
-        raise SignatureProblem(f"timestamp outside the {tolerance_s:g} s tolerance (stale or from the future)")
+        return Checked(None, f"timestamp outside the {tolerance_s:g} s tolerance (stale or from the future)")
     expected = signature(secret, message_id, timestamp, body).partition(",")[2]
     for entry in signatures.split():
         version, _, value = entry.partition(",")
         if version == "v1" and hmac.compare_digest(value, expected):
-            return message_id
-    raise SignatureProblem("no signature matches")
+            return Checked(message_id)
+    return Checked(None, "no signature matches")
