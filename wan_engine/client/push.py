@@ -25,9 +25,9 @@ import copy
 import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
-from yarl import URL
 
 from wan_engine.client.polling import PollContext
 from wan_engine.spec import pointer as json_pointer
@@ -102,8 +102,8 @@ class PushHub:
 
     def callback_url(self, provider_id: str) -> str:
         """``{public_url}/{provider_id}``, any query string of the public URL kept after the path."""
-        url = URL(self.public_url)
-        return str(url.with_path(url.path.rstrip("/") + "/" + provider_id).with_query(url.query))
+        parts = urlsplit(self.public_url)
+        return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/" + provider_id))
 
     # -- the engine's side ----------------------------------------------------------------
 
