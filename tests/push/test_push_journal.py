@@ -54,3 +54,6 @@ async def test_a_callback_for_another_process_goes_through_the_journal(tmp_path:
     assert job.polls == 1  # the hint's one read; the safety poll (at 1.5x typical) never came
     assert late_s < 0.05  # real seconds: the safety poll would have come 150 simulated s (0.15 s) late
     assert sandbox.submission_count == 1
+    stored = b"".join(path.read_bytes() for path in tmp_path.glob("journal.db*"))  # the database and its WAL
+    for secret in (ENV["REPLICATE_WEBHOOK_SECRET"], ENV["REPLICATE_API_TOKEN"]):
+        assert secret.encode() not in stored
