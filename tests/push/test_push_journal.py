@@ -19,6 +19,11 @@ from wan_engine.spec.registry import SpecRegistry
 from .test_push import ENV, FACTOR, MODELS
 
 
+def _journal_bytes(folder: Path) -> bytes:
+    """The database and its WAL, as stored."""
+    return b"".join(path.read_bytes() for path in sorted(folder.glob("journal.db*")))
+
+
 async def test_a_callback_for_another_process_goes_through_the_journal(tmp_path: Path) -> None:
     registry = SpecRegistry.discover()
     journal_file = tmp_path / "journal.db"
@@ -54,6 +59,6 @@ async def test_a_callback_for_another_process_goes_through_the_journal(tmp_path:
     assert job.polls == 1  # the hint's one read; the safety poll (at 1.5x typical) never came
     assert late_s < 0.05  # real seconds: the safety poll would have come 150 simulated s (0.15 s) late
     assert sandbox.submission_count == 1
-    stored = b"".join(path.read_bytes() for path in tmp_path.glob("journal.db*"))  # the database and its WAL
+    stored = _journal_bytes(tmp_path)
     for secret in (ENV["REPLICATE_WEBHOOK_SECRET"], ENV["REPLICATE_API_TOKEN"]):
         assert secret.encode() not in stored
