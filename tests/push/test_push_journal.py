@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from wan_engine.client.push import PushHub
+import pytest
+
+from wan_engine.client.push import PushHub, SafetyNet
 from wan_engine.clock import ScaledClock
 from wan_engine.journal import open_journal
 from wan_engine.journal.durable import DurableEngine
@@ -14,6 +16,7 @@ from wan_engine.receiver.app import CallbackReceiver, ReceiverServer
 from wan_engine.receiver.journal_bridge import JournalCallbacks
 from wan_engine.sandbox.config import SandboxConfig
 from wan_engine.sandbox.server import Sandbox
+from wan_engine.spec.model import SafetyPolling
 from wan_engine.spec.registry import SpecRegistry
 
 from .test_push import ENV, FACTOR, MODELS
@@ -24,7 +27,12 @@ def _journal_bytes(folder: Path) -> bytes:
     return b"".join(path.read_bytes() for path in sorted(folder.glob("journal.db*")))
 
 
-async def test_a_callback_for_another_process_goes_through_the_journal(tmp_path: Path) -> None:
+async def test_a_callback_for_another_process_goes_through_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The safety poll out of reach: the job can only end through the journaled callback.
+    far = SafetyNet(SafetyPolling(first_after_typical=1000.0))
+    monkeypatch.setattr(SafetyNet, "for_callbacks", classmethod(lambda cls, callbacks: far))
     registry = SpecRegistry.discover()
     journal_file = tmp_path / "journal.db"
     model, params = MODELS["replicate"]
@@ -44,7 +52,7 @@ async def test_a_callback_for_another_process_goes_through_the_journal(tmp_path:
                 watching = asyncio.ensure_future(bridge.run())
                 try:
                     job = await engine.submit(model, params)
-                    result = await job.wait()
+                    result = await asyncio.wait_for(job.wait(), timeout=30)
                 finally:
                     watching.cancel()
                 late_s = (clock.now() - sandbox.jobs[job.id].completes_at) / FACTOR
@@ -56,8 +64,8 @@ async def test_a_callback_for_another_process_goes_through_the_journal(tmp_path:
     assert "callback" in history
     assert result.video_url.endswith(".mp4")
     assert owner_hub.counts["woke"] == 1  # the journaled callback, handed on by the bridge
-    assert job.polls == 1  # the hint's one read; the safety poll (at 1.5x typical) never came
-    assert late_s < 0.05  # real seconds: the safety poll would have come 150 simulated s (0.15 s) late
+    assert job.polls == 1  # the hint's one read
+    assert late_s < 5.0  # real seconds (loose: a loaded machine); the safety poll was 1000 typical durations away
     assert sandbox.submission_count == 1
     stored = _journal_bytes(tmp_path)
     for secret in (ENV["REPLICATE_WEBHOOK_SECRET"], ENV["REPLICATE_API_TOKEN"]):
