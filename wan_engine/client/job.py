@@ -9,7 +9,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wan_engine.client.events import Completed, Event, Failed, Progress, StatusChanged
-from wan_engine.client.polling import PollContext, PollingStrategy, bounded_delay
+from wan_engine.client.polling import (
+    EstimatesDuration,
+    LearnsDurations,
+    PollContext,
+    PollingStrategy,
+    bounded_delay,
+)
 from wan_engine.client.push import Callback, Mailbox, SafetyNet, job_mailbox, rank, sleep_or_wake
 from wan_engine.client.result import Result, Timings, metadata, video_urls
 from wan_engine.client.retry_after import parse_retry_after
@@ -76,6 +82,10 @@ class Job:
         """A failure learnt from a separate result request, not from a status document."""
         self._last_read_at: float | None = None
         self.callbacks_applied = 0
+        self._strategy: PollingStrategy | None = None
+        self._unfinished_at: float | None = None
+        self._submission_known = submitted_at is not None
+        """When a read last saw the job unfinished (clock seconds): a finished job took longer than that."""
 
     def __repr__(self) -> str:
         return f"<Job {self.spec.id} {self.id} {self.state.value if self.state else 'unknown'}>"
@@ -155,10 +165,28 @@ class Job:
             self._emit(StatusChanged(self.id, previous, state, status, clock.now()))
         return state
 
+    def _context(self, remaining: float | None = None) -> PollContext:
+        now = self.engine.clock.now()
+        return PollContext(
+            elapsed_s=now - self.submitted_at if self.submitted_at is not None else 0.0,
+            polls=self.polls,
+            state=self.state or JobState.QUEUED,
+            hints=self.spec.polling,
+            retry_after_s=self._server_hint_s,
+            remaining_s=remaining,
+            model=self.spec.id,
+            params=self.params,
+        )
+
     def _progress(self) -> None:
+        if not self._subscribers and not self._callbacks:
+            return  # progress is kept nowhere: with no one listening, 100,000 jobs need not build it
         now = self.engine.clock.now()
         elapsed = now - self.submitted_at if self.submitted_at is not None else 0.0
         expected = self.spec.polling.typical_duration_s
+        if isinstance(self._strategy, EstimatesDuration):
+            # The ETA from the same learned distribution the schedule comes from, given the time already waited.
+            expected = self._strategy.expected_total_s(self._context()) or expected
         fraction = min(0.99, elapsed / expected) if expected else None
         self._emit(Progress(self.id, elapsed, self.polls, expected, fraction, now))
 
@@ -180,7 +208,15 @@ class Job:
                 self.spec.spec_version,
                 urls,
                 metadata(self.spec, document, self._result_where),
-                Timings(self.submitted_at, now, waited_s, self.polls, self.submitted_wall, self.engine.clock.wall()),
+                Timings(
+                    self.submitted_at,
+                    now,
+                    waited_s,
+                    self.polls,
+                    self.submitted_wall,
+                    self.engine.clock.wall(),
+                    self._finished_between(now),
+                ),
                 self.last_response,  # the status answer (a separate result answer gave only the URLs above)
             )
             self._outcome = result
@@ -209,6 +245,8 @@ class Job:
         self._last_read_at = self.engine.clock.now()
         self._result_where = None  # a status answer: the provider's own result locations
         state = self.observe(response.document, response.headers)
+        if not state.terminal:
+            self._unfinished_at = self.engine.clock.now()  # a read, not the submit's answer: see _teach
         self._progress()
         return state
 
@@ -321,8 +359,12 @@ class Job:
     async def _poll(self, strategy: PollingStrategy, deadline: float | None) -> Result:
         clock = self.engine.clock
         started = clock.now()
+        # Only a job whose submission time is known can teach a strategy how long jobs take.
+        self._submission_known = self._submission_known or self.submitted_at is not None
+        learns = isinstance(strategy, LearnsDurations)
         if self.submitted_at is None:
             self.submitted_at = started
+        self._strategy = strategy  # the caller's (its estimates drive progress); push schedules by its safety net
         box = job_mailbox(self)
         if box is not None and self.spec.provider.callbacks is not None:
             strategy = SafetyNet.for_callbacks(self.spec.provider.callbacks)
@@ -331,22 +373,15 @@ class Job:
                 if self.state is not None and self.state.terminal:
                     await self._fetch_result()
                     self._push_done()
+                    if learns and self.state is JobState.SUCCEEDED:
+                        self._teach(self._strategy)
                     return self._finish(clock.now() - started)
                 waited = clock.now() - started
                 remaining = None if deadline is None else deadline - waited
                 if remaining is not None and remaining <= 0:
                     raise DeadlineExceededError(self.id, deadline or 0.0)
                 if self.state is not None or self.polls:
-                    ctx = PollContext(
-                        elapsed_s=clock.now() - self.submitted_at,
-                        polls=self.polls,
-                        state=self.state or JobState.QUEUED,
-                        hints=self.spec.polling,
-                        retry_after_s=self._server_hint_s,
-                        remaining_s=remaining,
-                        model=self.spec.id,
-                        params=self.params,
-                    )
+                    ctx = self._context(remaining)
                     read = await self._pause(bounded_delay(strategy.next_delay(ctx), ctx), box)
                     if deadline is not None and clock.now() - started >= deadline:
                         raise DeadlineExceededError(self.id, deadline)
@@ -361,6 +396,19 @@ class Job:
         hub = getattr(self.engine, "push", None)
         if hub is not None and self.spec.provider.callbacks is not None:
             hub.finished(self.spec.provider.id, self.id)
+
+    def _finished_between(self, now: float) -> tuple[float, float] | None:
+        """When the job finished, as a poller knows it: after the last read that saw it unfinished, by now."""
+        if self.submitted_at is None or self._unfinished_at is None or not self._submission_known:
+            return None
+        after_s, by_s = self._unfinished_at - self.submitted_at, now - self.submitted_at
+        return (after_s, by_s) if 0 < after_s <= by_s else None
+
+    def _teach(self, strategy: PollingStrategy) -> None:
+        """Tell a learning strategy this job finished between the last two reads."""
+        between = self._finished_between(self.engine.clock.now())
+        if between is not None and isinstance(strategy, LearnsDurations):
+            strategy.observe_between(self.spec.id, self.params, *between)
 
     async def cancel(self) -> bool:
         """Cancel on the provider where the spec can; else stop polling here. True if remote."""

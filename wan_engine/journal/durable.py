@@ -17,6 +17,7 @@ from typing import Any
 from wan_engine.client.engine import Engine
 from wan_engine.client.hooks import SubmitInterceptor
 from wan_engine.client.job import Job
+from wan_engine.journal.durations import learned_from
 from wan_engine.journal.listener import JobKeys
 from wan_engine.journal.owner import new_owner
 from wan_engine.journal.resume import JobOutcome, ResumeReport, finish, resume
@@ -32,6 +33,11 @@ class DurableEngine(Engine):
     by :meth:`close`). ``lease_s`` is how long this engine's claim on a job lasts
     without renewal: a resume elsewhere may take the job over after that, or at
     once on this host if this process is dead. Other options are the Engine's.
+
+    Polling learns across runs: unless ``strategy`` is given, jobs poll with the
+    ``learned`` strategy taught by the journal's finished jobs (journal/durations.py)
+    once there are any, else with ``adaptive``; either way the jobs this engine
+    sees finish teach the learned one further.
     """
 
     def __init__(
@@ -43,7 +49,8 @@ class DurableEngine(Engine):
         interceptors: Sequence[SubmitInterceptor] = (),
         **options: Any,
     ) -> None:
-        super().__init__(registry, **options)
+        chosen = options.pop("strategy", None)
+        super().__init__(registry, strategy=chosen or "adaptive", **options)
         self._owns_journal = isinstance(journal, (str, os.PathLike))
         if isinstance(journal, (str, os.PathLike)):
             from wan_engine.journal import open_journal
@@ -54,6 +61,11 @@ class DurableEngine(Engine):
         self.lease_s = lease_s
         self.keys = JobKeys()
         self.interceptors = [WriteAhead(journal, self.clock, self.owner, lease_s, self.keys), *interceptors]
+        learned = learned_from(journal)
+        if learned is not None:
+            self._strategies["learned"] = learned  # "learned" by name is the journal-taught one too
+            if chosen is None:
+                self.default_strategy = learned
 
     def journal_key(self, job: Job) -> str | None:
         """The job's key in this engine's journal (None for a job the journal does not follow)."""
