@@ -47,6 +47,11 @@ _EXPORTS: dict[str, str] = {
     "Clock": "wan_engine.clock",
     "SystemClock": "wan_engine.clock",
     "VirtualClock": "wan_engine.clock",
+    "ScaledClock": "wan_engine.clock",
+    "PushHub": "wan_engine.client.push",
+    "CallbackReceiver": "wan_engine.receiver.app",
+    "ReceiverServer": "wan_engine.receiver.app",
+    "JournalCallbacks": "wan_engine.receiver.journal_bridge",
     "JobState": "wan_engine.states",
     "SpecRegistry": "wan_engine.spec.registry",
     "ModelSpec": "wan_engine.spec.model",
@@ -134,6 +139,7 @@ __all__ = [
     "Adaptive",
     "ApiError",
     "AuthenticationError",
+    "CallbackReceiver",
     "CassetteError",
     "CassetteFormatError",
     "CassetteMismatchError",
@@ -167,6 +173,7 @@ __all__ = [
     "JobOutcome",
     "JobRecord",
     "JobState",
+    "JournalCallbacks",
     "JournalError",
     "JournalState",
     "JournalStore",
@@ -188,7 +195,9 @@ __all__ = [
     "Provenance",
     "ProviderClient",
     "ProviderSpec",
+    "PushHub",
     "RateLimitedError",
+    "ReceiverServer",
     "RecordingError",
     "RequestRejectedError",
     "ResourceChangedError",
@@ -198,6 +207,7 @@ __all__ = [
     "RetryPolicy",
     "Sandbox",
     "SandboxConfig",
+    "ScaledClock",
     "ServerError",
     "Sink",
     "SinkConfig",
@@ -246,9 +256,10 @@ if TYPE_CHECKING:
     from wan_engine.client.job import Job
     from wan_engine.client.polling import Adaptive, ExponentialBackoff, FixedInterval, PollContext, PollingStrategy
     from wan_engine.client.provider_client import ProviderClient, RetryPolicy, Timeouts
+    from wan_engine.client.push import PushHub
     from wan_engine.client.result import Result, Timings
     from wan_engine.client.sync import SyncEngine, SyncJob
-    from wan_engine.clock import Clock, SystemClock, VirtualClock
+    from wan_engine.clock import Clock, ScaledClock, SystemClock, VirtualClock
     from wan_engine.delivery.download import DownloadPolicy
     from wan_engine.delivery.tee import DeliveryReport, SinkOutcome, deliver, deliver_job
     from wan_engine.errors import (
@@ -298,6 +309,8 @@ if TYPE_CHECKING:
     from wan_engine.journal import DeliveryState, JobRecord, JournalState, JournalStore, SqliteJournal, open_journal
     from wan_engine.journal.durable import DurableEngine
     from wan_engine.journal.resume import JobOutcome, ResumeReport
+    from wan_engine.receiver.app import CallbackReceiver, ReceiverServer
+    from wan_engine.receiver.journal_bridge import JournalCallbacks
     from wan_engine.sandbox import FaultPlan, FaultRule, Sandbox, SandboxConfig, running_in_thread
     from wan_engine.sinks.config import SinkConfig
     from wan_engine.sinks.file import FileSink

@@ -41,6 +41,7 @@ from wan_engine.errors import (
 from wan_engine.journal.durable import DurableEngine
 from wan_engine.journal.location import ENV as JOURNAL_ENV
 from wan_engine.journal.location import journal_path
+from wan_engine.redaction import redact
 from wan_engine.sinks.config import SinkConfig
 from wan_engine.sinks.protocols import sink_from_name
 from wan_engine.spec.model import ModelSpec
@@ -101,8 +102,13 @@ async def _sandboxed(
     from wan_engine.cli.sandbox import fresh_seed
     from wan_engine.sandbox import Sandbox, SandboxConfig
 
-    async with Sandbox(registry, SandboxConfig(duration_s=duration, seed=fresh_seed(seed))) as sandbox:
+    config = SandboxConfig(duration_s=duration, seed=fresh_seed(seed))
+    async with Sandbox(registry, config) as sandbox:
         env = {p.auth.env: "sandbox-key" for p in registry.providers.values() if p.auth.env}
+        # The receiver checks the sandbox's callbacks with the sandbox's own signing secret.
+        for provider in registry.providers.values():
+            if provider.callbacks is not None and provider.callbacks.signature.secret_env:
+                env[provider.callbacks.signature.secret_env] = config.callback_secret
         yield sandbox.base_urls(), {**os.environ, **env}
 
 
@@ -163,12 +169,21 @@ async def _generate(
     deadline: float | None,
     view: ProgressView,
     sandboxed: bool = False,
+    push: Any = None,
 ) -> Delivered:
     options: dict[str, Any] = {"base_urls": base_urls, "env": env, "clock": SystemClock()}
     if strategy is not None:  # else the engine's default: learned from the journal's history, or adaptive
         options["strategy"] = strategy
+    if push is not None:
+        options["push"] = push
     engine = DurableEngine(registry, journal=journal, **options) if journal else Engine(registry, **options)
-    async with engine:
+    async with engine, contextlib.AsyncExitStack() as background:
+        if push is not None and isinstance(engine, DurableEngine):
+            # Callbacks a `wan-engine receive` elsewhere recorded in the journal wake this run's job.
+            from wan_engine.receiver.journal_bridge import JournalCallbacks
+
+            bridge = asyncio.ensure_future(JournalCallbacks(engine.journal, push, interval_s=0.25).run())
+            background.callback(bridge.cancel)
         job = await engine.submit(spec.id, params, deliver_to=configs if journal else ())
         job.on(view.event)
         key = engine.journal_key(job) if isinstance(engine, DurableEngine) else None
@@ -284,6 +299,11 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         for config in configs:
             config.check()
         journal = _journal_for(values)
+        if values["callbacks_url"] and not values["callbacks_on"] and journal is None:
+            raise click.UsageError(
+                "--callbacks-url without --callbacks-on needs the journal the receiver writes to: "
+                "add --journal FILE (the one `wan-engine receive` uses), or --callbacks-on HOST:PORT"
+            )
         view = choose_view(
             spec.id, as_json=values["as_json"], expected_s=values["sandbox_duration"] if values["sandbox"] else None
         )
@@ -299,9 +319,17 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
                     base_urls, env = await stack.enter_async_context(sandbox)
                     # The spec's hints describe the real API's minutes; a sandbox job takes seconds.
                     strategy = values["strategy"] or FixedInterval(max(0.2, duration / 10))
+                push = None
+                if values["callbacks_on"]:
+                    push = await _start_receiver(
+                        stack, registry, env, values["callbacks_on"], values["callbacks_url"], view
+                    )
+                elif values["callbacks_url"]:
+                    push = _journal_push(values["callbacks_url"], journal, view)
                 return await _generate(
                     registry, spec, params, configs=configs, journal=journal, base_urls=base_urls, env=env,
                     strategy=strategy, deadline=values["deadline"], view=view, sandboxed=values["sandbox"],
+                    push=push,
                 )  # fmt: skip
 
         try:
@@ -365,6 +393,20 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         click.Option(["--base-url"], help="Talk to this base URL instead of the provider's."),
         click.Option(["--sandbox"], is_flag=True, help="Run against a local sandbox in this process: no key, no cost."),
         click.Option(
+            ["--callbacks-on"],
+            metavar="HOST:PORT",
+            callback=_check_listen,
+            help="Receive the provider's callbacks on this address (push, with polling as a safety net); "
+            "providers without callbacks are polled as usual.",
+        ),
+        click.Option(
+            ["--callbacks-url"],
+            metavar="URL",
+            help="The public URL the provider reaches the receiver at (default http://HOST:PORT); "
+            "the provider's id is appended. Without --callbacks-on: a `wan-engine receive` elsewhere, "
+            "which passes callbacks on through the journal.",
+        ),
+        click.Option(
             ["--sandbox-duration"],
             type=float,
             default=3.0,
@@ -399,6 +441,51 @@ def _journal_for(values: Mapping[str, Any]) -> Path | None:
     if values["journal"]:
         return Path(values["journal"])
     return None if values["sandbox"] else journal_path()
+
+
+def _check_listen(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, int] | None:
+    if value is None:
+        return None
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT (e.g. 0.0.0.0:8787)")
+    return host, int(port)
+
+
+async def _start_receiver(
+    stack: contextlib.AsyncExitStack,
+    registry: SpecRegistry,
+    env: Mapping[str, str],
+    listen: tuple[str, int],
+    public_url: str | None,
+    view: ProgressView,
+) -> Any:
+    """The callback receiver on its own port for the length of the run; the hub the engine waits on."""
+    from wan_engine.client.push import PushHub
+    from wan_engine.receiver.app import CallbackReceiver, ReceiverServer
+
+    host, port = listen
+    hub = PushHub(public_url or f"http://{host}:{port}")
+    server = await stack.enter_async_context(ReceiverServer(CallbackReceiver(registry, hub, env=env), host, port))
+    if not public_url:
+        hub.public_url = str(server.url)
+    # A URL may carry a token in its query: shown without it, like every URL we print.
+    view.message(f"receiving callbacks at {redact(hub.public_url)}/PROVIDER (listening on {server.url})")
+    return hub
+
+
+def _journal_push(public_url: str, journal: Path | None, view: ProgressView) -> Any:
+    """Push through a receiver in another process (``wan-engine receive``), which records callbacks in
+    the journal this run reads: the run needs that journal."""
+    from wan_engine.client.push import PushHub
+
+    if journal is None:
+        raise click.UsageError(
+            "--callbacks-url without --callbacks-on needs the journal the receiver writes to: "
+            "add --journal FILE (the one `wan-engine receive` uses), or --callbacks-on HOST:PORT"
+        )
+    view.message(f"callbacks go to {redact(public_url.rstrip('/'))}/PROVIDER and reach this run through {journal}")
+    return PushHub(public_url)
 
 
 def _base_urls(base_url: str | None, spec: ModelSpec) -> dict[str, str]:

@@ -55,6 +55,7 @@ pass_context = click.make_pass_decorator(Context)
 LAZY_COMMANDS = {
     "generate": ("wan_engine.cli.generate:generate_command", "Submit a job for MODEL, wait, and download the video."),
     "sandbox": ("wan_engine.cli.sandbox:sandbox_command", "Serve the fake provider built from the specs."),
+    "receive": ("wan_engine.cli.receive:receive_command", "Receive provider callbacks into the journal (push)."),
     "plugins": ("wan_engine.cli.plugins:plugins", "List installed plugins (strategies, sinks, specs)."),
     "jobs": ("wan_engine.cli.journal:jobs", "List the jobs in the journal; jobs dismiss KEY closes one."),
     "status": ("wan_engine.cli.journal:status", "Show one journaled job and its history."),

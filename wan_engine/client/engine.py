@@ -13,6 +13,7 @@ from wan_engine.client.hooks import SubmitAttempt, SubmitInterceptor
 from wan_engine.client.job import Job
 from wan_engine.client.polling import PollingStrategy, from_name
 from wan_engine.client.provider_client import ProviderClient, RetryPolicy, Timeouts
+from wan_engine.client.push import PushHub, callback_placement
 from wan_engine.client.result import Result
 from wan_engine.clock import Clock, SystemClock
 from wan_engine.crashpoints import crashpoint
@@ -47,7 +48,17 @@ class Engine:
         retry: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
         interceptors: Sequence[SubmitInterceptor] = (),
+        push: PushHub | None = None,
+        sync_wait: bool = False,
     ) -> None:
+        """``push``: a hub a callback receiver feeds (client/push.py); with it, jobs of providers that
+        declare callbacks ask for them on submit and poll only at the safety cadence.
+
+        ``sync_wait``: ask providers that can (their spec's ``sync_wait``, Replicate's ``Prefer: wait``)
+        to hold the submit answer until the job ends, so a short job needs no status read. Off by
+        default: the read timeout must outlast the hold, and a connection lost while held leaves the
+        outcome unknown (the submit is then never re-sent, and the job id may be unknown).
+        """
         self.registry = registry or SpecRegistry.discover()
         self.clock = clock or (client.clock if client else SystemClock())
         self.client = client or ProviderClient(
@@ -60,6 +71,8 @@ class Engine:
         self.default_strategy = strategy
         self._strategies: dict[str, PollingStrategy] = {}
         self.interceptors: list[SubmitInterceptor] = list(interceptors)
+        self.push = push
+        self.sync_wait = sync_wait
 
     async def __aenter__(self) -> Self:
         return self
@@ -107,11 +120,17 @@ class Engine:
         given = {**(params or {}), **kwargs}
         filled = prepare(spec, given) if validate else given
         body = build_body(spec, filled)
+        extra_query: dict[str, str] = {}
+        if self.push is not None and spec.provider.callbacks is not None:
+            url = self.push.callback_url(spec.provider.id)
+            body, extra_query = callback_placement(spec.provider.callbacks, body, url)
         if deliver_to and not any(i.delivers for i in self.interceptors):
             raise UsageError("deliver_to needs a journal to deliver from: use DurableEngine(journal=...)")
         attempts: list[SubmitAttempt] = [i.begin_submit(spec, filled, deliver_to) for i in self.interceptors]
         try:
-            response = await self.client.submit(spec, body)
+            hold = spec.provider.sync_wait if self.sync_wait else None
+            extra_headers = {hold.header: hold.value} if hold is not None else None
+            response = await self.client.submit(spec, body, extra_query or None, extra_headers)
             crashpoint("submit.after_response")  # the window a crash test aims at
             job_id = json_pointer.resolve(response.document, spec.provider.id_pointer)
             if not isinstance(job_id, (str, int)) or job_id == "":
@@ -127,6 +146,8 @@ class Engine:
         job = Job(
             self, spec, str(job_id), params=filled, submitted_at=self.clock.now(), submitted_wall=self.clock.wall()
         )
+        if self.push is not None and spec.provider.callbacks is not None:
+            self.push.mailbox(spec.provider.id, job.id)  # before anything can wake it: a fast callback is kept
         for attempt in attempts:
             attempt.started(job)
         job._emit(Submitted(job.id, spec.id, self.clock.now()))

@@ -165,7 +165,7 @@ class ProviderClient:
                     f"the API key in {auth.env} contains a line break or NUL: fix the {auth.env} value",
                     job_id=job_id,
                 )
-            headers[auth.header] = f"Bearer {key}" if auth.scheme == "bearer" else key
+            headers[auth.header] = f"Bearer {key}" if auth.scheme == "bearer" else f"{auth.prefix or ''}{key}"
         if provider.request_id_header:
             # A correlation id, not a secret: 128 random bits without a system call per request.
             headers[provider.request_id_header] = f"{self._rng.getrandbits(128):032x}"
@@ -176,8 +176,18 @@ class ProviderClient:
         key = self._env.get(provider.auth.env) if provider.auth.scheme != "none" and provider.auth.env else None
         return [key] if key else []
 
-    def url(self, provider: ProviderSpec, endpoint: Endpoint, job_id: str | None = None) -> str:
+    def url(
+        self,
+        provider: ProviderSpec,
+        endpoint: Endpoint,
+        job_id: str | None = None,
+        path_vars: Mapping[str, str] | None = None,
+    ) -> str:
+        """The endpoint's URL: ``{id}`` is the job id (quoted); ``{model}`` and a model's own path
+        variables (fal's ``{app}``) are the model's names, which may hold slashes."""
         path = endpoint.path.replace("{id}", quote(job_id or "", safe=""))
+        for name, value in (path_vars or {}).items():
+            path = path.replace("{" + name + "}", value)
         return self.base_url(provider) + path
 
     @staticmethod
@@ -217,7 +227,14 @@ class ProviderClient:
     # -- one exchange ------------------------------------------------------------------
 
     async def _exchange(
-        self, provider: ProviderSpec, endpoint: Endpoint, job_id: str | None, body: Any = None
+        self,
+        provider: ProviderSpec,
+        endpoint: Endpoint,
+        job_id: str | None,
+        body: Any = None,
+        path_vars: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Send one request (no redirects followed) and read its JSON within the limits.
 
@@ -225,12 +242,12 @@ class ProviderClient:
         comes back as ``_Unreadable`` with the reason, like a body that is not JSON.
         """
         async with self.gate:  # the wait for a slot holds no request yet (see ``gate``)
-            headers = self._headers(provider, endpoint, job_id)
+            headers = {**self._headers(provider, endpoint, job_id), **(extra_headers or {})}
             self.requests_sent += 1
             async with self.session.request(
                 endpoint.method,
-                self.url(provider, endpoint, job_id),
-                params=self.query(endpoint, job_id) or None,
+                self.url(provider, endpoint, job_id, path_vars),
+                params={**self.query(endpoint, job_id), **(extra_query or {})} or None,
                 json=body if endpoint.method not in ("GET", "DELETE") else None,
                 headers=headers,
                 allow_redirects=False,
@@ -286,14 +303,25 @@ class ProviderClient:
 
     # -- submit: never pay twice -------------------------------------------------------
 
-    async def submit(self, spec: ModelSpec, body: Any) -> Response:
+    async def submit(
+        self,
+        spec: ModelSpec,
+        body: Any,
+        extra_query: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """``extra_query``: query parameters added to this submit (a callback URL, for providers that
+        take it there), never logged (only method, path and status are); ``extra_headers``: headers
+        added to it (``Prefer: wait``)."""
         provider, endpoint = spec.provider, spec.submit_endpoint
         safe_statuses = frozenset(provider.resubmit_statuses)
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self._exchange(provider, endpoint, None, body)
+                response = await self._exchange(
+                    provider, endpoint, None, body, spec.path_vars, extra_query, extra_headers
+                )
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 # Refused, unresolvable, or no connection within the connect timeout: the request
                 # never left, so no job can exist and sending it again cannot pay twice.
@@ -339,7 +367,7 @@ class ProviderClient:
             attempt += 1
             retry_after: float | None = None
             try:
-                response = await self._exchange(provider, endpoint, job_id)
+                response = await self._exchange(provider, endpoint, job_id, path_vars=spec.path_vars)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 text = redact(f"{what}: {type(exc).__name__}: {exc}", self.secrets(provider))
                 error: Exception = NetworkError(text, job_id=job_id)
@@ -414,6 +442,11 @@ class ProviderClient:
                 text = json_pointer.resolve(document, pointer)
                 if isinstance(text, str) and "://" in text:
                     json_pointer.assign(document, pointer, redact(text))
+
+    async def result(self, spec: ModelSpec, job_id: str) -> Response:
+        """The second request some providers answer a finished job's result on (fal's response_url)."""
+        assert spec.provider.result_request is not None
+        return await self.read(spec, spec.provider.result_request, job_id, f"result of job {job_id}")
 
     async def cancel(self, spec: ModelSpec, job_id: str) -> Response:
         """Cancelling twice is harmless, so a cancel is retried like a status read."""
