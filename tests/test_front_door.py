@@ -99,6 +99,8 @@ PUBLIC = [
     "SubmitAttempt",
     "SubmitInterceptor",
     "SubmitOutcomeUnknownError",
+    "BudgetExceededError",
+    "IdempotencyKeyMismatchError",
     "Submitted",
     "SyncEngine",
     "SyncJob",

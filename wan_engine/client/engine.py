@@ -8,18 +8,23 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
-from wan_engine.client.events import Submitted
-from wan_engine.client.hooks import SubmitAttempt, SubmitInterceptor
+from wan_engine.client import idempotency
+from wan_engine.client.budget import Budget, BudgetGuard
+from wan_engine.client.events import CostReported, Submitted
+from wan_engine.client.hooks import SubmitAttempt, SubmitInterceptor, SubmitOptions
+from wan_engine.client.idempotency import KeyPolicy, KeyStore, MemoryKeyStore, Settlement
 from wan_engine.client.job import Job
 from wan_engine.client.polling import PollingStrategy, from_name
 from wan_engine.client.provider_client import ProviderClient, RetryPolicy, Timeouts
 from wan_engine.client.result import Result
 from wan_engine.clock import Clock, SystemClock
 from wan_engine.crashpoints import crashpoint
-from wan_engine.errors import SubmitOutcomeUnknownError, UsageError
+from wan_engine.errors import ApiError, NetworkError, SubmitOutcomeUnknownError, UsageError
 from wan_engine.spec import pointer as json_pointer
+from wan_engine.spec.cost import read_cost
 from wan_engine.spec.model import ModelSpec
 from wan_engine.spec.params import build_body, prepare
+from wan_engine.spec.pricing import estimate
 from wan_engine.spec.registry import SpecRegistry
 
 
@@ -33,6 +38,11 @@ class Engine:
     The engine keeps nothing on disk: durability (write-ahead submits, resume,
     delivery to journaled sinks) comes from ``DurableEngine`` in the journal
     package, which plugs in through ``interceptors`` (client/hooks.py).
+
+    Money: ``budget`` (a :class:`Budget` or a number of dollars) refuses a submit
+    whose estimate would cross it, before anything is sent (client/budget.py);
+    ``idempotency_keys`` is where idempotency keys live (client/idempotency.py): in memory
+    here, in the journal for a ``DurableEngine``, so every process sharing it agrees.
     """
 
     def __init__(
@@ -47,6 +57,9 @@ class Engine:
         retry: RetryPolicy | None = None,
         timeouts: Timeouts | None = None,
         interceptors: Sequence[SubmitInterceptor] = (),
+        budget: Budget | float | None = None,
+        idempotency_keys: KeyStore | None = None,
+        key_policy: KeyPolicy | None = None,
     ) -> None:
         self.registry = registry or SpecRegistry.discover()
         self.clock = clock or (client.clock if client else SystemClock())
@@ -59,7 +72,16 @@ class Engine:
         )
         self.default_strategy = strategy
         self._strategies: dict[str, PollingStrategy] = {}
-        self.interceptors: list[SubmitInterceptor] = list(interceptors)
+        if budget is not None and not isinstance(budget, Budget):
+            budget = Budget(float(budget))
+        self.budget_guard = BudgetGuard(budget) if budget is not None else None
+        """First of the interceptors: a refused submit is neither sent nor journaled."""
+        self.interceptors: list[SubmitInterceptor] = [*self._money_guards(), *interceptors]
+        self.idempotency_keys: KeyStore = idempotency_keys if idempotency_keys is not None else MemoryKeyStore()
+        self.key_policy = key_policy or KeyPolicy()
+
+    def _money_guards(self) -> list[SubmitInterceptor]:
+        return [self.budget_guard] if self.budget_guard is not None else []
 
     async def __aenter__(self) -> Self:
         return self
@@ -91,6 +113,8 @@ class Engine:
         *,
         deliver_to: Sequence[Any] = (),
         validate: bool = True,
+        idempotency_key: str | None = None,
+        tags: Sequence[str] = (),
         **kwargs: Any,
     ) -> Job:
         """Validate, then create the job; returns as soon as the provider has given an id.
@@ -102,6 +126,12 @@ class Engine:
         is for an interceptor that delivers, such as ``DurableEngine``'s journal.
         ``validate=False`` sends the parameters exactly as given (no check, no defaults):
         only for recording what a provider does with a request it should reject.
+
+        ``idempotency_key``: a submit with a key an earlier one used with the same
+        model and parameters returns that job instead of paying again (from any
+        process sharing a DurableEngine's journal); other parameters are an
+        :class:`~wan_engine.errors.IdempotencyKeyMismatchError` (client/idempotency.py).
+        ``tags`` label the job in the spend ledger.
         """
         spec = self.spec(model)
         given = {**(params or {}), **kwargs}
@@ -109,7 +139,32 @@ class Engine:
         body = build_body(spec, filled)
         if deliver_to and not any(i.delivers for i in self.interceptors):
             raise UsageError("deliver_to needs a journal to deliver from: use DurableEngine(journal=...)")
-        attempts: list[SubmitAttempt] = [i.begin_submit(spec, filled, deliver_to) for i in self.interceptors]
+        options = SubmitOptions(tuple(tags), estimate(spec, filled), idempotency_key)
+        reservation: idempotency.Reserved | None = None
+        if idempotency_key is not None:
+            found = await idempotency.reserve(
+                self.idempotency_keys, self.clock, self.key_policy, idempotency_key, spec.id, filled
+            )
+            if isinstance(found, idempotency.Existing):
+                job = self.job(found.model, found.provider_id)
+                job.idempotent_replay = True
+                return job
+            reservation = found
+        attempts: list[SubmitAttempt] = []
+        try:
+            for interceptor in self.interceptors:
+                with_options = getattr(interceptor, "begin_submit_with", None)
+                attempts.append(
+                    with_options(spec, filled, deliver_to, options)
+                    if with_options is not None
+                    else interceptor.begin_submit(spec, filled, deliver_to)
+                )
+        except BaseException as exc:  # refused before sending: nothing went out
+            for attempt in attempts:
+                attempt.failed(exc)
+            if reservation is not None:
+                self.idempotency_keys.settle_key(reservation.name, reservation.token, "released")
+            raise
         try:
             response = await self.client.submit(spec, body)
             crashpoint("submit.after_response")  # the window a crash test aims at
@@ -121,15 +176,24 @@ class Engine:
         except BaseException as exc:
             for attempt in attempts:
                 attempt.failed(exc)  # refused, or outcome unknown (never retried)
+            if reservation is not None:
+                refused = isinstance(exc, (ApiError, NetworkError))  # certainly no job: the key may be sent again
+                outcome: Settlement = "released" if refused else "unknown"
+                self.idempotency_keys.settle_key(reservation.name, reservation.token, outcome)
             raise
         for attempt in attempts:
             attempt.submitted(str(job_id))  # before anything else happens: a durable one makes the id durable
+        if reservation is not None:
+            self.idempotency_keys.settle_key(reservation.name, reservation.token, "submitted", str(job_id))
         job = Job(
             self, spec, str(job_id), params=filled, submitted_at=self.clock.now(), submitted_wall=self.clock.wall()
         )
         for attempt in attempts:
             attempt.started(job)
         job._emit(Submitted(job.id, spec.id, self.clock.now()))
+        figures = read_cost(spec.provider, "submit", response.document, response.headers)
+        if figures:
+            job._emit(CostReported(job.id, figures, usd_of(spec, figures), "submit", self.clock.now()))
         if json_pointer.resolve(response.document, spec.provider.status_pointer) is not None:
             job.observe(response.document, response.headers)
         return job
@@ -153,3 +217,10 @@ class Engine:
         chosen = self.strategy_for(strategy)  # an unknown strategy name fails here, before the paid submit
         job = await self.submit(model, params, **kwargs)
         return await job.wait(strategy=chosen, deadline=deadline)
+
+
+def usd_of(spec: ModelSpec, figures: dict[str, float | int]) -> float | None:
+    """The dollars among a provider's cost figures, by the name the spec's ``cost.usd`` gives them."""
+    cost = spec.provider.cost
+    value = figures.get(cost.usd) if cost is not None and cost.usd else None
+    return float(value) if value is not None else None

@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from wan_engine.client.events import Completed, Event, Failed, Progress, StatusChanged
+from wan_engine.client.events import Completed, CostReported, Event, Failed, Progress, StatusChanged
 from wan_engine.client.polling import PollContext, PollingStrategy, bounded_delay
 from wan_engine.client.result import Result, Timings, metadata, video_urls
 from wan_engine.client.retry_after import parse_retry_after
 from wan_engine.errors import DeadlineExceededError, JobCancelledError, JobFailedError, ProtocolError
 from wan_engine.spec import pointer as json_pointer
+from wan_engine.spec.cost import read_cost
 from wan_engine.spec.model import ModelSpec
 from wan_engine.states import JobState
 
@@ -63,6 +64,9 @@ class Job:
         self._callbacks: list[Callable[[Event], object]] = []
         self._waiter: asyncio.Task[Result] | None = None
         self._outcome: Result | BaseException | None = None
+        self.idempotent_replay = False
+        """True when ``submit`` found this job under its idempotency key: nothing was sent (or paid) this time."""
+        self._cost_reported = False
 
     def __repr__(self) -> str:
         return f"<Job {self.spec.id} {self.id} {self.state.value if self.state else 'unknown'}>"
@@ -140,7 +144,20 @@ class Job:
         if state is not self.state or status != self.provider_status:
             previous, self.state, self.provider_status = self.state, state, status
             self._emit(StatusChanged(self.id, previous, state, status, clock.now()))
+        if state.terminal and not self._cost_reported:
+            self._report_cost(document, headers)
         return state
+
+    def _report_cost(self, document: Any, headers: Mapping[str, str] | None) -> None:
+        """Where the spec says a terminal status answer carries the cost (DashScope's ``usage``), emit it once."""
+        figures = read_cost(self.spec.provider, "status", document, headers)
+        if not figures:
+            return
+        self._cost_reported = True
+        cost = self.spec.provider.cost
+        usd = figures.get(cost.usd) if cost is not None and cost.usd else None
+        now = self.engine.clock.now()
+        self._emit(CostReported(self.id, figures, None if usd is None else float(usd), "status", now))
 
     def _progress(self) -> None:
         now = self.engine.clock.now()

@@ -44,6 +44,7 @@ class DurableEngine(Engine):
         **options: Any,
     ) -> None:
         super().__init__(registry, **options)
+        money_guards = self._money_guards()
         self._owns_journal = isinstance(journal, (str, os.PathLike))
         if isinstance(journal, (str, os.PathLike)):
             from wan_engine.journal import open_journal
@@ -53,7 +54,14 @@ class DurableEngine(Engine):
         self.owner = new_owner()
         self.lease_s = lease_s
         self.keys = JobKeys()
-        self.interceptors = [WriteAhead(journal, self.clock, self.owner, lease_s, self.keys), *interceptors]
+        # The budget first (a refused submit is not journaled), then the write-ahead log.
+        self.interceptors = [
+            *money_guards,
+            WriteAhead(journal, self.clock, self.owner, lease_s, self.keys),
+            *interceptors,
+        ]
+        if options.get("idempotency_keys") is None:
+            self.idempotency_keys = journal  # shared by every process on this journal
 
     def journal_key(self, job: Job) -> str | None:
         """The job's key in this engine's journal (None for a job the journal does not follow)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING
 
-from wan_engine.client.events import Completed, Event, Failed, Progress, StatusChanged
+from wan_engine.client.events import Completed, CostReported, Event, Failed, Progress, StatusChanged
 from wan_engine.crashpoints import crashpoint
 from wan_engine.errors import JobCancelledError
 from wan_engine.journal.records import JournalState, ResultRecord
@@ -40,6 +40,8 @@ class JournalRecorder:
             record = ResultRecord(tuple(result.video_urls), dict(result.metadata), wall, result.timings.polls)
             self.journal.record_result(self.key, record, wall)
             crashpoint("poll.after_terminal_journal")
+        elif isinstance(event, CostReported):
+            self.journal.record_charge(self.key, wall, usd=event.usd, figures=event.figures)
         elif isinstance(event, Failed):
             error = event.error
             state = JournalState.CANCELLED if isinstance(error, JobCancelledError) else JournalState.FAILED

@@ -82,6 +82,21 @@ class CostLocations:
     headers: dict[str, str] = attrs.field(factory=dict)
     answers: list[Literal["submit", "status"]] = attrs.field(factory=lambda: ["submit", "status"])
     source: str | None = None
+    usd: str | None = None
+    """The figure (a key of ``body``/``headers``) that is US dollars: what the spend ledger sums."""
+
+
+@attrs.frozen
+class Pricing:
+    """Optional price data to estimate a job before it is sent; see :mod:`wan_engine.spec.pricing`."""
+
+    source: str
+    usd_per_job: float = 0.0
+    usd_per_second: Any = None
+    """A number, or rates by the value of ``rate_parameter`` (the meta-schema checks which)."""
+    rate_parameter: str | None = None
+    seconds_parameter: str | None = None
+    default_seconds: float | None = None
 
 
 @attrs.frozen
@@ -267,6 +282,7 @@ class ModelDocument:
     response_overrides: ResponseOverrides = attrs.field(factory=ResponseOverrides)
     imported_from: ImportedFrom | None = None
     review: Review | None = None
+    pricing: Pricing | None = None
     source_file: str = ""
 
 
@@ -339,6 +355,10 @@ class ModelSpec:
     @property
     def polling(self) -> PollingHints:
         return self.document.polling.merged_over(self.provider.polling)
+
+    @property
+    def pricing(self) -> Pricing | None:
+        return self.document.pricing
 
     @property
     def submit_endpoint(self) -> Endpoint:
