@@ -34,6 +34,10 @@ _EXPORTS: dict[str, str] = {
     "Progress": "wan_engine.client.events",
     "Completed": "wan_engine.client.events",
     "Failed": "wan_engine.client.events",
+    "CostReported": "wan_engine.client.events",
+    "Budget": "wan_engine.client.budget",
+    "KeyPolicy": "wan_engine.client.idempotency",
+    "Estimate": "wan_engine.spec.pricing",
     "PollingStrategy": "wan_engine.client.polling",
     "PollContext": "wan_engine.client.polling",
     "FixedInterval": "wan_engine.client.polling",
@@ -136,6 +140,7 @@ __all__ = [
     "Adaptive",
     "ApiError",
     "AuthenticationError",
+    "Budget",
     "BudgetExceededError",
     "CassetteError",
     "CassetteFormatError",
@@ -144,6 +149,7 @@ __all__ = [
     "CassetteRequestMismatchError",
     "Clock",
     "Completed",
+    "CostReported",
     "CredentialError",
     "DataSink",
     "DeadlineExceededError",
@@ -156,6 +162,7 @@ __all__ = [
     "DuplicateSpecError",
     "DurableEngine",
     "Engine",
+    "Estimate",
     "Event",
     "ExponentialBackoff",
     "Failed",
@@ -175,6 +182,7 @@ __all__ = [
     "JournalState",
     "JournalStore",
     "JournalUnwritableError",
+    "KeyPolicy",
     "LeaseLostError",
     "MissingSecretError",
     "ModelSpec",
@@ -244,9 +252,11 @@ __all__ = [
 
 if TYPE_CHECKING:
     from wan_engine.cassettes import CassetteReplay, assert_cassette_keeps_contract, check_cassette, replay_engine
+    from wan_engine.client.budget import Budget
     from wan_engine.client.engine import Engine
-    from wan_engine.client.events import Completed, Event, Failed, Progress, StatusChanged, Submitted
+    from wan_engine.client.events import Completed, CostReported, Event, Failed, Progress, StatusChanged, Submitted
     from wan_engine.client.hooks import SubmitAttempt, SubmitInterceptor
+    from wan_engine.client.idempotency import KeyPolicy
     from wan_engine.client.job import Job
     from wan_engine.client.polling import Adaptive, ExponentialBackoff, FixedInterval, PollContext, PollingStrategy
     from wan_engine.client.provider_client import ProviderClient, RetryPolicy, Timeouts
@@ -319,6 +329,7 @@ if TYPE_CHECKING:
     )
     from wan_engine.sinks.webhook import WebhookSink
     from wan_engine.spec.model import ModelSpec, ProviderSpec
+    from wan_engine.spec.pricing import Estimate
     from wan_engine.spec.registry import SpecRegistry
     from wan_engine.states import JobState
 
