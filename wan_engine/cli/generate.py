@@ -163,11 +163,26 @@ async def _generate(
     deadline: float | None,
     view: ProgressView,
     sandboxed: bool = False,
+    max_usd: float | None = None,
+    key: str | None = None,
+    tags: tuple[str, ...] = (),
 ) -> Delivered:
-    options: dict[str, Any] = {"base_urls": base_urls, "env": env, "clock": SystemClock(), "strategy": strategy}
+    options: dict[str, Any] = {
+        "base_urls": base_urls, "env": env, "clock": SystemClock(), "strategy": strategy, "budget": max_usd,
+    }  # fmt: skip
     engine = DurableEngine(registry, journal=journal, **options) if journal else Engine(registry, **options)
     async with engine:
-        job = await engine.submit(spec.id, params, deliver_to=configs if journal else ())
+        job = await engine.submit(
+            spec.id, params, deliver_to=configs if journal else (), idempotency_key=key, tags=tags
+        )
+        if job.idempotent_replay:
+            view.message(
+                f"idempotency key {key!r}: job {job.id} was submitted earlier with these parameters; "
+                "nothing was sent (or paid) now",
+                job_id=job.id,
+                idempotency_key=key,
+            )
+            return await _follow_earlier(engine, job, deadline, view)
         job.on(view.event)
         key = engine.journal_key(job) if isinstance(engine, DurableEngine) else None
         if key is not None and isinstance(engine, DurableEngine):
@@ -183,6 +198,22 @@ async def _generate(
         except asyncio.CancelledError:
             await _ask_about_cancel(job, key, view, sys.stdin.isatty(), sandboxed=sandboxed)
             raise
+
+
+async def _follow_earlier(engine: Engine, job: Job, deadline: float | None, view: ProgressView) -> Delivered:
+    """A job found under an idempotency key: its result, from the journal when it is there, else by polling.
+
+    Its delivery belongs to the run that submitted it (or to ``wan-engine resume``): this one only reads.
+    """
+    if isinstance(engine, DurableEngine):
+        record = engine.journal.get(job.id)
+        if record is not None and record.result is not None and record.result.video_urls:
+            return Delivered(
+                record.result.video_urls[0], tuple((s.name, s.location, s.error) for s in record.sinks if s.location)
+            )
+    job.on(view.event)
+    result = await job.wait(deadline=deadline)
+    return Delivered(result.video_url)
 
 
 async def _deliver_journaled(
@@ -300,6 +331,7 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
                 return await _generate(
                     registry, spec, params, configs=configs, journal=journal, base_urls=base_urls, env=env,
                     strategy=strategy, deadline=values["deadline"], view=view, sandboxed=values["sandbox"],
+                    max_usd=values["max_usd"], key=values["key"], tags=tuple(values["tag"]),
                 )  # fmt: skip
 
         try:
@@ -378,6 +410,17 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
             help=f"Journal file (default: ${JOURNAL_ENV}, else the user data folder; none with --sandbox).",
         ),
         click.Option(["--no-journal"], is_flag=True, help="Keep no journal: a crash loses track of the job."),
+        click.Option(
+            ["--max-usd"],
+            type=click.FloatRange(min=0),
+            help="Refuse, before anything is sent, a job whose estimate (the spec's price data) exceeds this.",
+        ),
+        click.Option(
+            ["--key"],
+            help="Idempotency key: a run with the same key and parameters returns the earlier job instead of "
+            "paying again (across processes sharing the journal; keys expire after 24 h).",
+        ),
+        click.Option(["--tag"], multiple=True, help="Label the job in the spend ledger (repeatable; see spend)."),
     ]
     return click.Command(
         spec.id,
