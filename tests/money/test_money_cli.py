@@ -1,0 +1,127 @@
+"""Money on the command line, through the installed ``wan-engine``, against a sandbox in this process.
+
+Each ``generate`` is a real OS process; two of them sharing one journal file
+share its idempotency keys, and the sandbox's counters prove how many jobs
+were created (paid for).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wan_engine.sandbox import FaultPlan, FaultRule, SandboxConfig
+from wan_engine.sandbox.responses import job_cost
+from wan_engine.sandbox.server import Sandbox, running_in_thread
+from wan_engine.spec.registry import SpecRegistry
+
+MODEL = "alibaba/wan-2-7-r2v"
+KEY = "sk-money-test-0123456789"
+ASK = ["--prompt", "a paper boat", "--video-url", "https://example.com/ref.mp4", "--duration", "5"]
+
+
+def command(*args: str) -> list[str]:
+    executable = Path(sys.executable).with_name("wan-engine")
+    return [str(executable), *args] if executable.exists() else [sys.executable, "-m", "wan_engine.cli.main", *args]
+
+
+def environment() -> dict[str, str]:
+    return {**os.environ, "AIMLAPI_KEY": KEY, "WAN_ENGINE_JOURNAL": "/nonexistent/never-used.sqlite3"}
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command(*args), capture_output=True, text=True, timeout=120, env=environment())
+
+
+def generate(sandbox: Sandbox, journal: Path, *extra: str) -> list[str]:
+    return [
+        "generate", MODEL, *ASK, "--journal", str(journal), "--base-url", sandbox.base_url("aimlapi"),
+        "--strategy", "exponential", "--json", *extra,
+    ]  # fmt: skip
+
+
+def job_ids(stdout: str) -> set[str]:
+    return {json.loads(line)["job_id"] for line in stdout.splitlines() if '"job_id"' in line}
+
+
+@pytest.fixture
+def sandbox(registry: SpecRegistry, request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    faults = getattr(request, "param", ())
+    config = SandboxConfig(duration_s=0.5, api_key=KEY, faults=FaultPlan(tuple(FaultRule.parse(f) for f in faults)))
+    with running_in_thread(registry, config) as running:
+        yield running
+
+
+def test_a_repeated_key_in_a_second_process_returns_the_same_job(sandbox: Sandbox, tmp_path: Path) -> None:
+    journal = tmp_path / "jobs.sqlite3"
+    first = run(*generate(sandbox, journal, "--key", "order-42"))
+    assert first.returncode == 0, first.stderr
+    second = run(*generate(sandbox, journal, "--key", "order-42"))
+    assert second.returncode == 0, second.stderr
+    assert sandbox.submission_count == 1 and sandbox.submit_requests == 1
+    assert len(job_ids(first.stdout)) == 1 and job_ids(first.stdout) == job_ids(second.stdout)
+    assert "nothing was sent (or paid) now" in second.stdout
+
+
+@pytest.mark.parametrize("sandbox", [["submit:slow:times=1:delay=1.5"]], indirect=True)
+def test_two_processes_racing_with_one_key_create_one_job(sandbox: Sandbox, tmp_path: Path) -> None:
+    journal = tmp_path / "jobs.sqlite3"
+    racing = [
+        subprocess.Popen(
+            command(*generate(sandbox, journal, "--key", "race")),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
+        )  # fmt: skip
+        for _ in range(2)
+    ]
+    outputs = [process.communicate(timeout=120) for process in racing]
+    assert [p.returncode for p in racing] == [0, 0], [err for _out, err in outputs]
+    assert sandbox.submission_count == 1 and sandbox.submit_requests == 1
+    assert job_ids(outputs[0][0]) == job_ids(outputs[1][0]) and len(job_ids(outputs[0][0])) == 1
+
+
+def test_a_key_reused_with_other_parameters_is_refused_naming_both(sandbox: Sandbox, tmp_path: Path) -> None:
+    journal = tmp_path / "jobs.sqlite3"
+    assert run(*generate(sandbox, journal, "--key", "k1")).returncode == 0
+    other = run(*generate(sandbox, journal, "--key", "k1", "--resolution", "720p"))
+    assert other.returncode == 2
+    assert "idempotency key 'k1' was used for alibaba/wan-2-7-r2v (job " in other.stderr
+    assert "resolution: '1080p' then, '720p' now" in other.stderr and "Traceback" not in other.stderr
+    assert sandbox.submission_count == 1
+
+
+def test_max_usd_refuses_before_anything_is_sent(sandbox: Sandbox, tmp_path: Path) -> None:
+    journal = tmp_path / "jobs.sqlite3"
+    refused = run(*generate(sandbox, journal, "--max-usd", "0.5"))  # 5 s at 1080p: $0.75
+    assert refused.returncode == 2
+    assert "budget $0.5" in refused.stderr and "estimated at $0.75" in refused.stderr
+    assert "nothing was sent" in refused.stderr and "Traceback" not in refused.stderr
+    assert sandbox.submit_requests == 0
+    allowed = run(*generate(sandbox, journal, "--max-usd", "1"))
+    assert allowed.returncode == 0, allowed.stderr
+    assert sandbox.submission_count == 1
+
+
+def test_spend_reports_what_the_sandbox_billed_by_model_and_tag(sandbox: Sandbox, tmp_path: Path) -> None:
+    journal = tmp_path / "jobs.sqlite3"
+    for tag in ("alpha", "beta", "alpha"):
+        done = run(*generate(sandbox, journal, "--tag", tag, "--seed", str(len(tag) + sandbox.submission_count)))
+        assert done.returncode == 0, done.stderr
+    billed = round(sum(job_cost(job)["usd_spent"] for job in sandbox.jobs.values()), 6)
+    assert billed > 0
+    by_tag = run("spend", "--journal", str(journal), "--by", "tag", "--json")
+    assert by_tag.returncode == 0, by_tag.stderr
+    lines = [json.loads(line) for line in by_tag.stdout.splitlines()]
+    groups = {line["group"]: line for line in lines}
+    assert groups["alpha"]["jobs"] == 2 and groups["beta"]["jobs"] == 1
+    assert groups["total"]["reported_usd"] == billed and groups["total"]["possibly_billed_usd"] == 0
+    assert groups["total"]["figures"]["credits_used"] == sum(job_cost(j)["credits_used"] for j in sandbox.jobs.values())
+    table = run("spend", "--journal", str(journal))
+    assert table.returncode == 0 and MODEL in table.stdout and "reported" in table.stdout
+    bad = run("spend", "--journal", str(journal), "--since", "yesterday")
+    assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
