@@ -72,13 +72,9 @@ def test_a_repeated_key_in_a_second_process_returns_the_same_job(sandbox: Sandbo
 @pytest.mark.parametrize("sandbox", [["submit:slow:times=1:delay=1.5"]], indirect=True)
 def test_two_processes_racing_with_one_key_create_one_job(sandbox: Sandbox, tmp_path: Path) -> None:
     journal = tmp_path / "jobs.sqlite3"
-    racing = [
-        subprocess.Popen(
-            command(*generate(sandbox, journal, "--key", "race")),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment(),
-        )  # fmt: skip
-        for _ in range(2)
-    ]
+    argv = command(*generate(sandbox, journal, "--key", "race"))
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True, "env": environment()}
+    racing = [subprocess.Popen(argv, **pipes) for _ in range(2)]  # type: ignore[call-overload]
     outputs = [process.communicate(timeout=120) for process in racing]
     assert [p.returncode for p in racing] == [0, 0], [err for _out, err in outputs]
     assert sandbox.submission_count == 1 and sandbox.submit_requests == 1
