@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -11,6 +11,7 @@ from typing import Any, Self
 from wan_engine.client import idempotency
 from wan_engine.client.budget import Budget, BudgetGuard
 from wan_engine.client.events import CostReported, Submitted
+from wan_engine.client.failover import Fallback, Hop, run_with_fallback
 from wan_engine.client.hooks import SubmitAttempt, SubmitInterceptor, SubmitOptions
 from wan_engine.client.idempotency import KeyPolicy, KeyStore, MemoryKeyStore, Settlement
 from wan_engine.client.job import Job
@@ -212,11 +213,25 @@ class Engine:
         *,
         strategy: PollingStrategy | str | None = None,
         deadline: float | None = None,
+        fallback: Sequence[Fallback] = (),
+        on_hop: Callable[[Hop], object] | None = None,
         **kwargs: Any,
     ) -> Result:
+        """Submit and wait; with ``fallback``, move to the next model only after a verified failure.
+
+        A refused submit or a failed job moves on; a timeout, an unknown submit
+        outcome or the deadline never does (client/failover.py): no path here can pay twice.
+        """
         chosen = self.strategy_for(strategy)  # an unknown strategy name fails here, before the paid submit
+        if fallback:
+            return await run_with_fallback(
+                self, model, params, fallback, strategy=chosen, deadline=deadline, on_hop=on_hop, **kwargs
+            )
         job = await self.submit(model, params, **kwargs)
         return await job.wait(strategy=chosen, deadline=deadline)
+
+    def record_hop(self, hop: Hop, job: Job | None) -> None:
+        """A failover hop, for an engine that keeps records (``DurableEngine`` journals it); here, nothing."""
 
 
 def usd_of(spec: ModelSpec, figures: dict[str, float | int]) -> float | None:

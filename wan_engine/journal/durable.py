@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wan_engine.client.engine import Engine
+from wan_engine.client.failover import Hop
 from wan_engine.client.hooks import SubmitInterceptor
 from wan_engine.client.job import Job
 from wan_engine.journal.listener import JobKeys
@@ -62,6 +63,21 @@ class DurableEngine(Engine):
         ]
         if options.get("idempotency_keys") is None:
             self.idempotency_keys = journal  # shared by every process on this journal
+
+    def record_hop(self, hop: Hop, job: Job | None) -> None:
+        """Journal a failover hop on the failed job (where there was one) and on the job that replaced it."""
+        detail = {"from_model": hop.from_model, "to_model": hop.to_model, "reason": hop.reason,
+                  "detail": hop.detail, "from_job": hop.from_job, "to_job": job.id if job else None}  # fmt: skip
+        wall = self.clock.wall()
+        earlier = self.journal.get(hop.from_job) if hop.from_job else None
+        if earlier is not None:
+            self.journal.record_event(earlier.key, "failover_from", wall, detail)
+        key = self.keys.get(job) if job is not None else None
+        if key is None and job is not None:  # a job found under an idempotency key: journaled by its submitter
+            found = self.journal.get(job.id)
+            key = found.key if found is not None else None
+        if key is not None:
+            self.journal.record_event(key, "failover_to", wall, detail)
 
     def journal_key(self, job: Job) -> str | None:
         """The job's key in this engine's journal (None for a job the journal does not follow)."""
