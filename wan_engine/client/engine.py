@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from wan_engine.client import idempotency
+from wan_engine.client.batch import BatchItem, BatchOutcome, run_batch
 from wan_engine.client.budget import Budget, BudgetGuard
 from wan_engine.client.events import CostReported, Submitted
 from wan_engine.client.failover import Fallback, Hop, run_with_fallback
@@ -229,6 +230,10 @@ class Engine:
             )
         job = await self.submit(model, params, **kwargs)
         return await job.wait(strategy=chosen, deadline=deadline)
+
+    async def batch(self, items: Sequence[BatchItem], **options: Any) -> list[BatchOutcome]:
+        """Run many jobs within each provider's limits, with one progress view (client/batch.py)."""
+        return await run_batch(self, items, **options)
 
     def record_hop(self, hop: Hop, job: Job | None) -> None:
         """A failover hop, for an engine that keeps records (``DurableEngine`` journals it); here, nothing."""

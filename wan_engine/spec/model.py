@@ -87,6 +87,16 @@ class CostLocations:
 
 
 @attrs.frozen
+class RateLimits:
+    """A provider's documented request limits (per account); see :mod:`wan_engine.client.pacing`."""
+
+    submit_per_s: float | None = None
+    status_per_s: float | None = None
+    concurrent_jobs: int | None = None
+    source: str | None = None
+
+
+@attrs.frozen
 class Pricing:
     """Optional price data to estimate a job before it is sent; see :mod:`wan_engine.spec.pricing`."""
 
@@ -151,6 +161,7 @@ class ProviderSpec:
     """The sandbox's answer to a successful cancel, when the provider does not answer with a status document."""
     unknown_task_status: str | None = None
     """The status a status request for an unknown job id answers with (HTTP 200), when not a 404."""
+    rate_limits: RateLimits = attrs.field(factory=RateLimits)
     resubmit_statuses: list[int] = attrs.field(factory=lambda: [429])
     """HTTP statuses to a submit that the provider guarantees created no job, so the submit may be sent again."""
     source_file: str = ""
