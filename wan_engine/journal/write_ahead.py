@@ -15,10 +15,10 @@ The order is the whole point:
    never retried;
 5. ``started`` subscribes the journal to the job's events (listener.py).
 
-The spend ledger rides along: the intent's ledger row (tags, the spec's
-estimate) is written before the request, so a submit whose outcome is unknown
-is still counted as possibly billed; the provider's reported cost arrives as a
-``CostReported`` event.
+The spend ledger rides along (journal/ledger.py): the job's ledger line (tags,
+the spec's estimate) is written right after the id or the unknown outcome, so
+a submit whose outcome is unknown is counted as possibly billed; the
+provider's reported cost arrives as a ``CostReported`` event.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from wan_engine.errors import (
     NetworkError,
     UsageError,
 )
+from wan_engine.journal.ledger import record_charge_quietly
 from wan_engine.journal.listener import JobKeys, attach
 from wan_engine.journal.store import JournalStore
 from wan_engine.sinks.config import SinkConfig
@@ -71,27 +72,32 @@ class WriteAhead:
             owner=self.owner,
             lease_s=self.lease_s,
         )
-        priced = options.estimate
-        self.journal.record_charge(
-            key,
-            self.clock.wall(),
-            tags=options.tags,
-            estimate_usd=priced.usd if priced is not None else None,
-            estimate_basis=priced.basis if priced is not None else None,
-        )
         crashpoint("submit.before_send")
-        return WriteAheadAttempt(self, key)
+        return WriteAheadAttempt(self, key, options)
 
 
 class WriteAheadAttempt:
     """One submit's journal key, from intent to the job's event subscription."""
 
-    def __init__(self, log: WriteAhead, key: str) -> None:
-        self.log, self.key = log, key
+    def __init__(self, log: WriteAhead, key: str, options: SubmitOptions) -> None:
+        self.log, self.key, self.options = log, key, options
+
+    def _ledger(self) -> None:
+        """The job's ledger line (tags, the spec's estimate), after the write that protects the money."""
+        priced = self.options.estimate
+        record_charge_quietly(
+            self.log.journal,
+            self.key,
+            self.log.clock.wall(),
+            tags=self.options.tags,
+            estimate_usd=priced.usd if priced is not None else None,
+            estimate_basis=priced.basis if priced is not None else None,
+        )
 
     def submitted(self, provider_id: str) -> None:
         self.log.journal.mark_submitted(self.key, provider_id, self.log.clock.wall())
         crashpoint("submit.after_journal")
+        self._ledger()
 
     def failed(self, error: BaseException) -> None:
         journal, wall = self.log.journal, self.log.clock.wall()
@@ -102,6 +108,7 @@ class WriteAheadAttempt:
             journal.mark_refused(self.key, str(error), wall)
         else:
             journal.mark_submit_unknown(self.key, str(error) or type(error).__name__, wall)
+            self._ledger()  # possibly billed: counted at its estimate
 
     def started(self, job: Job) -> None:
         attach(job, self.log.journal, self.key, self.log.keys)
