@@ -121,3 +121,41 @@ def test_spend_reports_what_the_sandbox_billed_by_model_and_tag(sandbox: Sandbox
     assert table.returncode == 0 and MODEL in table.stdout and "reported" in table.stdout
     bad = run("spend", "--journal", str(journal), "--since", "yesterday")
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr
+
+
+def write_jobs(path: Path, lines: list[object]) -> Path:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def test_batch_runs_every_line_once_and_a_rerun_pays_for_nothing(sandbox: Sandbox, tmp_path: Path) -> None:
+    params = {"prompt": "a paper boat", "video_urls": ["https://example.com/ref.mp4"], "duration": 5}
+    jobs = write_jobs(
+        tmp_path / "jobs.jsonl",
+        [{"model": MODEL, "params": {**params, "seed": i}, "key": f"line-{i}", "tags": ["batch"]} for i in range(5)],
+    )
+    argv = ["batch", str(jobs), "--journal", str(tmp_path / "j.sqlite3"), "--base-url",
+            f"aimlapi={sandbox.base_url('aimlapi')}", "--strategy", "exponential", "--concurrency", "2", "--json"]  # fmt: skip
+    first = run(*argv)
+    assert first.returncode == 0, first.stderr
+    events = [json.loads(line) for line in first.stdout.splitlines()]
+    progress = [e for e in events if e["event"] == "progress"]
+    assert max(sum(p["in_flight"].values()) for p in progress) == 2 and progress[-1]["done"] == {"succeeded": 5}
+    outcomes = [e for e in events if e["event"] == "outcome"]
+    assert [o["line"] for o in outcomes] == [1, 2, 3, 4, 5] and all(o["video_url"] for o in outcomes)
+    again = run(*argv)
+    assert again.returncode == 0, again.stderr
+    assert all(json.loads(line)["replayed"] for line in again.stdout.splitlines() if '"outcome"' in line)
+    assert sandbox.submission_count == 5
+
+
+def test_batch_checks_every_line_before_sending_anything(sandbox: Sandbox, tmp_path: Path) -> None:
+    jobs = write_jobs(
+        tmp_path / "jobs.jsonl",
+        [{"model": MODEL, "params": {"prompt": "ok"}}, {"model": "no/such-model"}, {"model": MODEL, "params": {}}],
+    )
+    done = run("batch", str(jobs), "--journal", str(tmp_path / "j.sqlite3"),
+               "--base-url", f"aimlapi={sandbox.base_url('aimlapi')}")  # fmt: skip
+    assert done.returncode == 2 and "2 bad line(s); nothing was sent" in done.stderr
+    assert "line 2:" in done.stderr and "line 3:" in done.stderr and "Traceback" not in done.stderr
+    assert sandbox.submit_requests == 0
