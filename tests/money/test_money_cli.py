@@ -134,8 +134,10 @@ def test_batch_runs_every_line_once_and_a_rerun_pays_for_nothing(sandbox: Sandbo
         tmp_path / "jobs.jsonl",
         [{"model": MODEL, "params": {**params, "seed": i}, "key": f"line-{i}", "tags": ["batch"]} for i in range(5)],
     )
-    argv = ["batch", str(jobs), "--journal", str(tmp_path / "j.sqlite3"), "--base-url",
-            f"aimlapi={sandbox.base_url('aimlapi')}", "--strategy", "exponential", "--concurrency", "2", "--json"]  # fmt: skip
+    argv = [
+        "batch", str(jobs), "--journal", str(tmp_path / "j.sqlite3"), "--base-url",
+        f"aimlapi={sandbox.base_url('aimlapi')}", "--strategy", "exponential", "--concurrency", "2", "--json",
+    ]  # fmt: skip
     first = run(*argv)
     assert first.returncode == 0, first.stderr
     events = [json.loads(line) for line in first.stdout.splitlines()]
