@@ -36,6 +36,10 @@ _EXPORTS: dict[str, str] = {
     "Failed": "wan_engine.client.events",
     "CostReported": "wan_engine.client.events",
     "Budget": "wan_engine.client.budget",
+    "BatchItem": "wan_engine.client.batch",
+    "BatchOutcome": "wan_engine.client.batch",
+    "BatchProgress": "wan_engine.client.batch",
+    "Hop": "wan_engine.client.failover",
     "KeyPolicy": "wan_engine.client.idempotency",
     "Estimate": "wan_engine.spec.pricing",
     "PollingStrategy": "wan_engine.client.polling",
@@ -140,6 +144,9 @@ __all__ = [
     "Adaptive",
     "ApiError",
     "AuthenticationError",
+    "BatchItem",
+    "BatchOutcome",
+    "BatchProgress",
     "Budget",
     "BudgetExceededError",
     "CassetteError",
@@ -170,6 +177,7 @@ __all__ = [
     "FaultRule",
     "FileSink",
     "FixedInterval",
+    "Hop",
     "IdempotencyKeyMismatchError",
     "InvalidSpecsError",
     "Job",
@@ -252,9 +260,11 @@ __all__ = [
 
 if TYPE_CHECKING:
     from wan_engine.cassettes import CassetteReplay, assert_cassette_keeps_contract, check_cassette, replay_engine
+    from wan_engine.client.batch import BatchItem, BatchOutcome, BatchProgress
     from wan_engine.client.budget import Budget
     from wan_engine.client.engine import Engine
     from wan_engine.client.events import Completed, CostReported, Event, Failed, Progress, StatusChanged, Submitted
+    from wan_engine.client.failover import Hop
     from wan_engine.client.hooks import SubmitAttempt, SubmitInterceptor
     from wan_engine.client.idempotency import KeyPolicy
     from wan_engine.client.job import Job
