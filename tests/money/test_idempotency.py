@@ -100,3 +100,15 @@ async def test_engines_sharing_a_journal_file_share_keys(registry: SpecRegistry,
     assert len(one.jobs()) == 1  # the replay journaled no second job
     one.close()
     two.close()
+
+
+async def test_keys_and_the_ledger_keep_no_secret_in_the_journal(registry: SpecRegistry, tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    journal = SqliteJournal(path)
+    async with sandbox_engine(registry, duration_s=30, journal=journal) as (engine, _sandbox, _clock):
+        await (await engine.submit(MODEL, VIDEO_PARAMS, idempotency_key="k", tags=["t"])).wait()
+        await engine.submit(MODEL, VIDEO_PARAMS, idempotency_key="k")
+    assert journal.charges()[0].usd is not None
+    journal.close()
+    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("jobs.sqlite3"))
+    assert KEY.encode() not in stored and b"Bearer" not in stored
