@@ -110,5 +110,10 @@ async def test_keys_and_the_ledger_keep_no_secret_in_the_journal(registry: SpecR
         await engine.submit(MODEL, VIDEO_PARAMS, idempotency_key="k")
     assert journal.charges()[0].usd is not None
     journal.close()
-    stored = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("jobs.sqlite3"))
+    stored = _journal_bytes(tmp_path)
     assert KEY.encode() not in stored and b"Bearer" not in stored
+
+
+def _journal_bytes(folder: Path) -> bytes:
+    """The journal file and its WAL, as stored on disk."""
+    return b"".join(p.read_bytes() for p in folder.iterdir() if p.name.startswith("jobs.sqlite3"))
