@@ -159,3 +159,28 @@ async def test_an_unpriced_model_is_refused_under_a_budget_unless_allowed(regist
                 example = unpriced.document.examples[0].params if unpriced.document.examples else {}
                 await engine.submit(unpriced.id, example)
         assert sandbox.submit_requests == 0
+
+
+async def test_a_budget_since_a_date_counts_the_journals_earlier_spend(registry: SpecRegistry, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from wan_engine.journal.durable import DurableEngine
+
+    journal = SqliteJournal(tmp_path / "jobs.sqlite3")
+    async with sandbox_engine(registry, ["submit:reset_after:times=1"], journal=journal) as (first, sandbox, clock):
+        with pytest.raises(SubmitOutcomeUnknownError):  # an earlier run: possibly billed, $0.50 estimated
+            await first.submit(MODEL, CHEAP)
+        day_start = clock.wall() - timedelta(hours=1)
+        options = {"base_urls": sandbox.base_urls(), "env": {"AIMLAPI_KEY": KEY}, "clock": clock}
+        capped = DurableEngine(registry, journal=journal, budget=Budget(usd=0.9, since=day_start), **options)
+        async with capped:
+            assert capped.budget_guard is not None and capped.budget_guard.spent_usd == 0.5
+            with pytest.raises(BudgetExceededError):
+                await capped.submit(MODEL, CHEAP)
+        later = DurableEngine(
+            registry, journal=journal, budget=Budget(usd=0.9, since=clock.wall() + timedelta(seconds=1)), **options
+        )
+        async with later:
+            await later.submit(MODEL, CHEAP)  # the earlier job is before `since`: not counted
+        assert sandbox.submit_requests == 2
+    journal.close()

@@ -161,3 +161,19 @@ def test_batch_checks_every_line_before_sending_anything(sandbox: Sandbox, tmp_p
     assert done.returncode == 2 and "2 bad line(s); nothing was sent" in done.stderr
     assert "line 2:" in done.stderr and "line 3:" in done.stderr and "Traceback" not in done.stderr
     assert sandbox.submit_requests == 0
+
+
+@pytest.mark.parametrize("sandbox", [["submit:reset_after:times=1"]], indirect=True)
+def test_budget_since_counts_earlier_runs_in_the_journal(sandbox: Sandbox, tmp_path: Path) -> None:
+    journal = tmp_path / "jobs.sqlite3"
+    cheap = ["--resolution", "720p"]  # 5 s at 720p: $0.50 estimated
+    unknown = run(*generate(sandbox, journal, *cheap))  # created, its answer lost: possibly billed
+    assert unknown.returncode == 2 and "not re-sent" in unknown.stderr
+    refused = run(*generate(sandbox, journal, *cheap, "--max-usd", "0.9", "--budget-since", "2000-01-01"))
+    assert refused.returncode == 2 and "$0.5 is spent or possibly billed" in refused.stderr
+    assert sandbox.submit_requests == 1
+    alone = run(*generate(sandbox, journal, "--budget-since", "2000-01-01"))
+    assert alone.returncode == 2 and "--budget-since needs --max-usd" in alone.stderr
+    this_run_only = run(*generate(sandbox, journal, *cheap, "--max-usd", "0.9"))  # earlier runs not counted
+    assert this_run_only.returncode == 0, this_run_only.stderr
+    assert sandbox.submit_requests == 2

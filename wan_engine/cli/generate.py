@@ -13,6 +13,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ from wan_engine.cli import exits
 from wan_engine.cli.journal import note_sent_to
 from wan_engine.cli.options import collect, parameter_options
 from wan_engine.cli.progress import ProgressView, choose_view
+from wan_engine.client.budget import Budget
 from wan_engine.client.engine import Engine
 from wan_engine.client.job import Job
 from wan_engine.client.polling import FixedInterval, PollingStrategy
@@ -163,7 +165,7 @@ async def _generate(
     deadline: float | None,
     view: ProgressView,
     sandboxed: bool = False,
-    max_usd: float | None = None,
+    max_usd: Budget | None = None,
     key: str | None = None,
     tags: tuple[str, ...] = (),
 ) -> Delivered:
@@ -313,6 +315,7 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         for config in configs:
             config.check()
         journal = _journal_for(values)
+        budget = _budget(values)  # a bad combination is refused now, before anything is sent
         view = choose_view(
             spec.id, as_json=values["as_json"], expected_s=values["sandbox_duration"] if values["sandbox"] else None
         )
@@ -331,7 +334,7 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
                 return await _generate(
                     registry, spec, params, configs=configs, journal=journal, base_urls=base_urls, env=env,
                     strategy=strategy, deadline=values["deadline"], view=view, sandboxed=values["sandbox"],
-                    max_usd=values["max_usd"], key=values["key"], tags=tuple(values["tag"]),
+                    max_usd=budget, key=values["key"], tags=tuple(values["tag"]),
                 )  # fmt: skip
 
         try:
@@ -416,6 +419,11 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
             help="Refuse, before anything is sent, a job whose estimate (the spec's price data) exceeds this.",
         ),
         click.Option(
+            ["--budget-since"],
+            type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+            help="With --max-usd: also count what the journal's jobs since this date (UTC) cost or may have cost.",
+        ),
+        click.Option(
             ["--key"],
             help="Idempotency key: a run with the same key and parameters returns the earlier job instead of "
             "paying again (across processes sharing the journal; keys expire after 24 h).",
@@ -429,6 +437,15 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         help=f"{spec.title} ({spec.provider.title}). {spec.document.description or ''}",
         short_help=spec.title,
     )
+
+
+def _budget(values: Mapping[str, Any]) -> Budget | None:
+    if values["max_usd"] is None:
+        if values["budget_since"] is not None:
+            raise click.UsageError("--budget-since needs --max-usd")
+        return None
+    since = values["budget_since"]
+    return Budget(values["max_usd"], since=since.replace(tzinfo=UTC) if since is not None else None)
 
 
 def _journal_for(values: Mapping[str, Any]) -> Path | None:

@@ -14,12 +14,19 @@ engine:
 A submit in flight counts at its estimate from the moment it passes the
 check, so concurrent submits cannot all squeeze under the limit. The guard
 needs no journal; it covers the engine it is installed in (one process).
+
+``Budget(usd=..., since=...)`` on a ``DurableEngine`` also counts what its
+journal's ledger holds from that time on (by the same rules), read once when
+the engine starts: a daily cap across runs. Other processes' submits made
+after that reading are not seen, so across concurrent processes it is a
+guard rail, not an atomic limit.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -40,6 +47,8 @@ class Budget:
     usd: float = attrs.field()
     unpriced: Literal["refuse", "allow"] = "refuse"
     """A model with no price data cannot be checked: refuse it (the default), or let it through at $0."""
+    since: datetime | None = None
+    """DurableEngine only: also count the journal's spend from this time on (see the module doc)."""
 
     @usd.validator
     def _positive(self, _attribute: attrs.Attribute[float], value: float) -> None:
@@ -66,9 +75,11 @@ class BudgetGuard:
 
     delivers = False
 
-    def __init__(self, budget: Budget) -> None:
+    def __init__(self, budget: Budget, already_spent_usd: float = 0.0) -> None:
         self.budget = budget
         self._charges: list[_Charge] = []
+        if already_spent_usd:
+            self._charges.append(_Charge("(earlier, from the journal)", 0.0, already_spent_usd, "created"))
         self._lock = threading.Lock()
 
     @property

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from wan_engine.client.budget import Budget, BudgetGuard
 from wan_engine.client.engine import Engine
 from wan_engine.client.failover import Hop
 from wan_engine.client.hooks import SubmitInterceptor
@@ -21,6 +22,7 @@ from wan_engine.client.job import Job
 from wan_engine.journal.listener import JobKeys
 from wan_engine.journal.owner import new_owner
 from wan_engine.journal.resume import JobOutcome, ResumeReport, finish, resume
+from wan_engine.journal.spend import summarize
 from wan_engine.journal.store import JournalStore
 from wan_engine.journal.write_ahead import WriteAhead
 from wan_engine.spec.registry import SpecRegistry
@@ -45,19 +47,20 @@ class DurableEngine(Engine):
         **options: Any,
     ) -> None:
         super().__init__(registry, **options)
-        money_guards = self._money_guards()
         self._owns_journal = isinstance(journal, (str, os.PathLike))
         if isinstance(journal, (str, os.PathLike)):
             from wan_engine.journal import open_journal
 
             journal = open_journal(Path(journal))
         self.journal: JournalStore = journal
+        if self.budget_guard is not None and self.budget_guard.budget.since is not None:
+            self.budget_guard = BudgetGuard(self.budget_guard.budget, journal_spend(journal, self.budget_guard.budget))
         self.owner = new_owner()
         self.lease_s = lease_s
         self.keys = JobKeys()
         # The budget first (a refused submit is not journaled), then the write-ahead log.
         self.interceptors = [
-            *money_guards,
+            *self._money_guards(),
             WriteAhead(journal, self.clock, self.owner, lease_s, self.keys),
             *interceptors,
         ]
@@ -101,3 +104,9 @@ class DurableEngine(Engine):
         await super().close()
         if self._owns_journal:
             self.journal.close()
+
+
+def journal_spend(journal: JournalStore, budget: Budget) -> float:
+    """What the journal's ledger counts from ``budget.since`` on: reported, else estimated or possibly billed."""
+    lines = summarize(journal.charges(), "total", since=budget.since)
+    return lines[0].total_usd if lines else 0.0
