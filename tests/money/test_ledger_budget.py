@@ -8,6 +8,7 @@ x-aimlapi-* headers); these tests compare the journal's ledger with that bill.
 from __future__ import annotations
 
 import contextlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,44 @@ async def test_a_budget_since_a_date_counts_the_journals_earlier_spend(registry:
             await later.submit(MODEL, CHEAP)  # the earlier job is before `since`: not counted
         assert sandbox.submit_requests == 2
     journal.close()
+
+
+# The shape of a finished DashScope task query answer, after the docs' example in Model Studio's
+# video API references (alibabacloud.com/help/en/model-studio/text-to-video-api-reference):
+# a docs fixture, not a recording.
+DASHSCOPE_FINISHED = {
+    "request_id": "b67df059-0000-0000-0000-000000000000",
+    "output": {
+        "task_id": "task-1",
+        "task_status": "SUCCEEDED",
+        "video_url": "https://example.com/result.mp4",
+    },
+    "usage": {"video_duration": 5, "video_count": 1, "SR": 720},
+}
+
+
+async def test_dashscope_usage_is_kept_as_seconds_and_priced_by_estimate(registry: SpecRegistry) -> None:
+    from wan_engine.client.engine import Engine
+    from wan_engine.client.events import CostReported
+    from wan_engine.journal.records import ChargeRecord, JournalState
+    from wan_engine.spec.pricing import estimate
+
+    spec = registry.model("dashscope/wan2.7-r2v")
+    async with Engine(registry, env={}) as engine:
+        job = engine.job(spec.id, "task-1")
+        seen: list[object] = []
+        job.on(seen.append)
+        job.observe(DASHSCOPE_FINISHED)
+        job.observe(DASHSCOPE_FINISHED)  # a second read of the same answer reports nothing new
+    reports = [e for e in seen if isinstance(e, CostReported)]
+    assert [(r.figures, r.usd, r.answer) for r in reports] == [({"video_seconds": 5}, None, "status")]
+    priced = estimate(spec, {"resolution": "720P", "duration": 5})
+    assert priced is not None and priced.usd == 0.5
+    record = ChargeRecord("k", spec.id, JournalState.SUCCEEDED, clock_wall(), estimate_usd=priced.usd,
+                          figures=reports[0].figures)  # fmt: skip
+    (line,) = summarize([record], "total")
+    assert line.estimated_usd == 0.5 and line.reported_usd == 0 and line.figures == {"video_seconds": 5}
+
+
+def clock_wall() -> datetime:
+    return datetime(2026, 12, 2, tzinfo=UTC)
