@@ -177,3 +177,37 @@ def test_budget_since_counts_earlier_runs_in_the_journal(sandbox: Sandbox, tmp_p
     this_run_only = run(*generate(sandbox, journal, *cheap, "--max-usd", "0.9"))  # earlier runs not counted
     assert this_run_only.returncode == 0, this_run_only.stderr
     assert sandbox.submit_requests == 2
+
+
+FALLBACK = "alibaba/wan-2-6-r2v"
+
+
+@pytest.mark.parametrize("sandbox", [[f"submit:job_fails:model={MODEL}"]], indirect=True)
+def test_generate_falls_back_after_a_failed_job_and_journals_the_hop(sandbox: Sandbox, tmp_path: Path) -> None:
+    journal = tmp_path / "jobs.sqlite3"
+    done = run(*generate(sandbox, journal, "--fallback", FALLBACK))
+    assert done.returncode == 0, done.stderr
+    assert f"failed; trying {FALLBACK}" in done.stdout
+    assert sandbox.submissions == {MODEL: 1, FALLBACK: 1}
+    status = run("jobs", "--journal", str(journal), "--json")
+    records = [json.loads(line) for line in status.stdout.splitlines()]
+    assert sorted(r["model"] for r in records) == sorted([MODEL, FALLBACK])
+    replacement = next(r for r in records if r["model"] == FALLBACK)
+    history = run("status", replacement["key"], "--journal", str(journal), "--json")
+    assert "failover_to" in history.stdout
+
+
+@pytest.mark.parametrize("sandbox", [["submit:reset_after:times=1"]], indirect=True)
+def test_generate_never_falls_back_after_an_unknown_submit(sandbox: Sandbox, tmp_path: Path) -> None:
+    done = run(*generate(sandbox, tmp_path / "jobs.sqlite3", "--fallback", FALLBACK))
+    assert done.returncode == 2 and "not re-sent" in done.stderr
+    assert sandbox.submit_requests == 1 and FALLBACK not in sandbox.submissions
+
+
+def test_a_fallback_that_rejects_the_parameters_is_refused_before_sending(sandbox: Sandbox, tmp_path: Path) -> None:
+    done = run(*generate(sandbox, tmp_path / "jobs.sqlite3", "--fallback", "video-01"))
+    assert done.returncode == 2 and "--fallback video-01 does not take these parameters" in done.stderr
+    assert "nothing was sent" in done.stderr and "Traceback" not in done.stderr
+    unknown = run(*generate(sandbox, tmp_path / "jobs.sqlite3", "--fallback", "no/such-model"))
+    assert unknown.returncode == 2 and "--fallback:" in unknown.stderr
+    assert sandbox.submit_requests == 0

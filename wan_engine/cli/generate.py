@@ -12,10 +12,10 @@ import json
 import os
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import attrs
@@ -28,16 +28,20 @@ from wan_engine.cli.options import collect, parameter_options
 from wan_engine.cli.progress import ProgressView, choose_view
 from wan_engine.client.budget import Budget
 from wan_engine.client.engine import Engine
+from wan_engine.client.failover import Hop
 from wan_engine.client.job import Job
 from wan_engine.client.polling import FixedInterval, PollingStrategy
 from wan_engine.clock import SystemClock
 from wan_engine.delivery.tee import deliver_job
 from wan_engine.errors import (
+    ApiError,
     DeadlineExceededError,
     DeliveryError,
     JobCancelledError,
     JobFailedError,
+    NetworkError,
     ParameterValidationError,
+    UnknownModelError,
     WanEngineError,
 )
 from wan_engine.journal.durable import DurableEngine
@@ -168,38 +172,79 @@ async def _generate(
     max_usd: Budget | None = None,
     key: str | None = None,
     tags: tuple[str, ...] = (),
+    fallbacks: Sequence[ModelSpec] = (),
 ) -> Delivered:
+    """One job of ``spec``; with ``fallbacks``, the next model only after a verified failure (client/failover.py)."""
     options: dict[str, Any] = {
         "base_urls": base_urls, "env": env, "clock": SystemClock(), "strategy": strategy, "budget": max_usd,
     }  # fmt: skip
     engine = DurableEngine(registry, journal=journal, **options) if journal else Engine(registry, **options)
+    models = [spec, *fallbacks]
     async with engine:
-        job = await engine.submit(
-            spec.id, params, deliver_to=configs if journal else (), idempotency_key=key, tags=tags
+        failed: tuple[str, str | None, Literal["refused", "failed"], str] | None = None
+        for index, model in enumerate(models):
+            last = index == len(models) - 1
+            hop_key = key if index == 0 or key is None else f"{key}/fallback-{index}"
+            try:
+                job = await engine.submit(
+                    model.id, params, deliver_to=configs if journal else (), idempotency_key=hop_key, tags=tags
+                )
+            except (ApiError, NetworkError) as exc:  # certainly refused: no job exists
+                if last:
+                    raise
+                view.message(f"{model.id} refused the job ({exc}); trying {models[index + 1].id}", model=model.id)
+                failed = (model.id, None, "refused", str(exc))
+                continue
+            if failed is not None:
+                engine.record_hop(Hop(failed[0], model.id, failed[2], failed[3], failed[1]), job)
+                failed = None
+            try:
+                return await _follow_one(engine, model, job, hop_key, configs, base_urls, env, deadline, view,
+                                         sandboxed)  # fmt: skip
+            except JobFailedError as exc:  # verified: the job ended failed on the provider
+                if last:
+                    raise
+                view.message(f"job {job.id} of {model.id} failed; trying {models[index + 1].id}", job_id=job.id)
+                failed = (model.id, job.id, "failed", exc.provider_message)
+        raise AssertionError("unreachable: the last model returns or raises")  # pragma: no cover
+
+
+async def _follow_one(
+    engine: Engine,
+    spec: ModelSpec,
+    job: Job,
+    key: str | None,
+    configs: list[SinkConfig],
+    base_urls: Mapping[str, str],
+    env: Mapping[str, str],
+    deadline: float | None,
+    view: ProgressView,
+    sandboxed: bool,
+) -> Delivered:
+    """Wait for one submitted job and deliver it (or follow the earlier job an idempotency key found)."""
+    if job.idempotent_replay:
+        view.message(
+            f"idempotency key {key!r}: job {job.id} was submitted earlier with these parameters; "
+            "nothing was sent (or paid) now",
+            job_id=job.id,
+            idempotency_key=key,
         )
-        if job.idempotent_replay:
-            view.message(
-                f"idempotency key {key!r}: job {job.id} was submitted earlier with these parameters; "
-                "nothing was sent (or paid) now",
-                job_id=job.id,
-                idempotency_key=key,
-            )
-            return await _follow_earlier(engine, job, deadline, view)
-        job.on(view.event)
-        key = engine.journal_key(job) if isinstance(engine, DurableEngine) else None
-        if key is not None and isinstance(engine, DurableEngine):
-            for provider, url in base_urls.items():
-                if provider == spec.provider.id:
-                    note_sent_to(engine.journal, key, provider, url)
-            # Said now, not only on Ctrl-C: a crash or a closed terminal may come first.
-            view.message(f"journal key {key}, provider id {job.id}", journal_key=key, job_id=job.id)
-        try:
-            if not isinstance(engine, DurableEngine):
-                return await _deliver_unjournaled(engine, job, configs, env, deadline, view)
-            return await _deliver_journaled(engine, job, env, deadline, view)
-        except asyncio.CancelledError:
-            await _ask_about_cancel(job, key, view, sys.stdin.isatty(), sandboxed=sandboxed)
-            raise
+        return await _follow_earlier(engine, job, deadline, view)
+    job.on(view.event)
+    journal_key = engine.journal_key(job) if isinstance(engine, DurableEngine) else None
+    if journal_key is not None and isinstance(engine, DurableEngine):
+        for provider, url in base_urls.items():
+            if provider == spec.provider.id:
+                note_sent_to(engine.journal, journal_key, provider, url)
+        # Said now, not only on Ctrl-C: a crash or a closed terminal may come first.
+        view.message(f"journal key {journal_key}, provider id {job.id}", journal_key=journal_key, job_id=job.id)
+    try:
+        if not isinstance(engine, DurableEngine):
+            return await _deliver_unjournaled(engine, job, configs, env, deadline, view)
+        return await _deliver_journaled(engine, job, env, deadline, view)
+    except asyncio.CancelledError:
+        await _ask_about_cancel(job, journal_key, view, sys.stdin.isatty(), sandboxed=sandboxed)
+        raise
 
 
 async def _follow_earlier(engine: Engine, job: Job, deadline: float | None, view: ProgressView) -> Delivered:
@@ -316,6 +361,7 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
             config.check()
         journal = _journal_for(values)
         budget = _budget(values)  # a bad combination is refused now, before anything is sent
+        fallbacks = _fallbacks(registry, values["fallback"], params)
         view = choose_view(
             spec.id, as_json=values["as_json"], expected_s=values["sandbox_duration"] if values["sandbox"] else None
         )
@@ -334,7 +380,7 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
                 return await _generate(
                     registry, spec, params, configs=configs, journal=journal, base_urls=base_urls, env=env,
                     strategy=strategy, deadline=values["deadline"], view=view, sandboxed=values["sandbox"],
-                    max_usd=budget, key=values["key"], tags=tuple(values["tag"]),
+                    max_usd=budget, key=values["key"], tags=tuple(values["tag"]), fallbacks=fallbacks,
                 )  # fmt: skip
 
         try:
@@ -428,6 +474,12 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
             help="Idempotency key: a run with the same key and parameters returns the earlier job instead of "
             "paying again (across processes sharing the journal; keys expire after 24 h).",
         ),
+        click.Option(
+            ["--fallback"],
+            multiple=True,
+            help="Another model to try, in order, only after this one's submit was refused or its job failed "
+            "(never after a timeout or an unknown outcome: no double charge). Repeatable.",
+        ),
         click.Option(["--tag"], multiple=True, help="Label the job in the spend ledger (repeatable; see spend)."),
     ]
     return click.Command(
@@ -437,6 +489,24 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         help=f"{spec.title} ({spec.provider.title}). {spec.document.description or ''}",
         short_help=spec.title,
     )
+
+
+def _fallbacks(registry: SpecRegistry, names: Sequence[str], params: Mapping[str, Any]) -> list[ModelSpec]:
+    """The --fallback models, each checked against the same parameters now, before anything is sent."""
+    specs = []
+    for name in names:
+        try:
+            fallback = registry.model(name)
+            prepare(fallback, dict(params))
+        except UnknownModelError as exc:
+            raise click.UsageError(f"--fallback: {exc}") from None
+        except ParameterValidationError as exc:
+            problems = "; ".join(f"{v.path}: {v.message}" for v in exc.violations)
+            raise click.UsageError(
+                f"--fallback {name} does not take these parameters ({problems}); nothing was sent"
+            ) from None
+        specs.append(fallback)
+    return specs
 
 
 def _budget(values: Mapping[str, Any]) -> Budget | None:
