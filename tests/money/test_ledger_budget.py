@@ -226,3 +226,11 @@ async def test_dashscope_usage_is_kept_as_seconds_and_priced_by_estimate(registr
 
 def clock_wall() -> datetime:
     return datetime(2026, 12, 2, tzinfo=UTC)
+
+
+def test_a_budget_since_a_date_needs_a_journal(registry: SpecRegistry) -> None:
+    from wan_engine.client.engine import Engine
+    from wan_engine.errors import UsageError
+
+    with pytest.raises(UsageError, match="DurableEngine"):
+        Engine(registry, env={}, budget=Budget(usd=1, since=clock_wall()))

@@ -23,7 +23,7 @@ from wan_engine.clock import Clock, SystemClock
 from wan_engine.crashpoints import crashpoint
 from wan_engine.errors import ApiError, NetworkError, SubmitOutcomeUnknownError, UsageError
 from wan_engine.spec import pointer as json_pointer
-from wan_engine.spec.cost import read_cost
+from wan_engine.spec.cost import read_cost, usd_figure
 from wan_engine.spec.model import ModelSpec
 from wan_engine.spec.params import build_body, prepare
 from wan_engine.spec.pricing import estimate
@@ -46,6 +46,9 @@ class Engine:
     ``idempotency_keys`` is where idempotency keys live (client/idempotency.py): in memory
     here, in the journal for a ``DurableEngine``, so every process sharing it agrees.
     """
+
+    keeps_journal = False
+    """Whether this engine journals its jobs (``DurableEngine``): what ``Budget(since=...)`` needs."""
 
     def __init__(
         self,
@@ -76,6 +79,8 @@ class Engine:
         self._strategies: dict[str, PollingStrategy] = {}
         if budget is not None and not isinstance(budget, Budget):
             budget = Budget(float(budget))
+        if budget is not None and budget.since is not None and not self.keeps_journal:
+            raise UsageError("Budget(since=...) counts a journal's spend: use DurableEngine(journal=..., budget=...)")
         self.budget_guard = BudgetGuard(budget) if budget is not None else None
         """First of the interceptors: a refused submit is neither sent nor journaled."""
         self.interceptors: list[SubmitInterceptor] = [*self._money_guards(), *interceptors]
@@ -195,7 +200,7 @@ class Engine:
         job._emit(Submitted(job.id, spec.id, self.clock.now()))
         figures = read_cost(spec.provider, "submit", response.document, response.headers)
         if figures:
-            job._emit(CostReported(job.id, figures, usd_of(spec, figures), "submit", self.clock.now()))
+            job._emit(CostReported(job.id, figures, usd_figure(spec.provider, figures), "submit", self.clock.now()))
         if json_pointer.resolve(response.document, spec.provider.status_pointer) is not None:
             job.observe(response.document, response.headers)
         return job
@@ -238,9 +243,3 @@ class Engine:
     def record_hop(self, hop: Hop, job: Job | None) -> None:
         """A failover hop, for an engine that keeps records (``DurableEngine`` journals it); here, nothing."""
 
-
-def usd_of(spec: ModelSpec, figures: dict[str, float | int]) -> float | None:
-    """The dollars among a provider's cost figures, by the name the spec's ``cost.usd`` gives them."""
-    cost = spec.provider.cost
-    value = figures.get(cost.usd) if cost is not None and cost.usd else None
-    return float(value) if value is not None else None

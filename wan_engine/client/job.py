@@ -14,7 +14,7 @@ from wan_engine.client.result import Result, Timings, metadata, video_urls
 from wan_engine.client.retry_after import parse_retry_after
 from wan_engine.errors import DeadlineExceededError, JobCancelledError, JobFailedError, ProtocolError
 from wan_engine.spec import pointer as json_pointer
-from wan_engine.spec.cost import read_cost
+from wan_engine.spec.cost import read_cost, usd_figure
 from wan_engine.spec.model import ModelSpec
 from wan_engine.states import JobState
 
@@ -154,10 +154,8 @@ class Job:
         if not figures:
             return
         self._cost_reported = True
-        cost = self.spec.provider.cost
-        usd = figures.get(cost.usd) if cost is not None and cost.usd else None
-        now = self.engine.clock.now()
-        self._emit(CostReported(self.id, figures, None if usd is None else float(usd), "status", now))
+        usd = usd_figure(self.spec.provider, figures)
+        self._emit(CostReported(self.id, figures, usd, "status", self.engine.clock.now()))
 
     def _progress(self) -> None:
         now = self.engine.clock.now()

@@ -37,6 +37,8 @@ class DurableEngine(Engine):
     once on this host if this process is dead. Other options are the Engine's.
     """
 
+    keeps_journal = True
+
     def __init__(
         self,
         registry: SpecRegistry | None = None,
