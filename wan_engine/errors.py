@@ -237,7 +237,8 @@ class BudgetExceededError(WanEngineError):
         else:
             message = (
                 f"budget ${limit_usd:g}: {model} is estimated at ${estimate_usd:g} ({basis}) and ${spent_usd:g} is "
-                f"spent or possibly billed, which would make ${spent_usd + estimate_usd:g}; nothing was sent"
+                f"spent or possibly billed, which would make ${spent_usd + estimate_usd:g}; nothing was sent "
+                "(raise the budget, or ask for a shorter or smaller video)"
             )
         super().__init__(message)
 
