@@ -211,3 +211,16 @@ def test_a_fallback_that_rejects_the_parameters_is_refused_before_sending(sandbo
     unknown = run(*generate(sandbox, tmp_path / "jobs.sqlite3", "--fallback", "no/such-model"))
     assert unknown.returncode == 2 and "--fallback:" in unknown.stderr
     assert sandbox.submit_requests == 0
+
+
+def test_spend_estimates_jobs_journaled_without_a_ledger_line(sandbox: Sandbox, tmp_path: Path) -> None:
+    import sqlite3
+
+    journal = tmp_path / "jobs.sqlite3"
+    assert run(*generate(sandbox, journal)).returncode == 0
+    with sqlite3.connect(journal) as db:  # as a journal written before the ledger existed
+        db.execute("DELETE FROM charges")
+    done = run("spend", "--journal", str(journal), "--by", "total", "--json")
+    assert done.returncode == 0, done.stderr
+    total = json.loads(done.stdout.splitlines()[-1])
+    assert total["jobs"] == 1 and total["reported_usd"] == 0 and total["estimated_usd"] == 0.75

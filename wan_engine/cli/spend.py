@@ -11,13 +11,20 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import attrs
 import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from wan_engine.cli.journal import journal_option, open_journal
-from wan_engine.journal.spend import GROUPINGS, Grouping, SpendLine, summarize
+from wan_engine.cli.main import Context, pass_context
+from wan_engine.errors import UnknownModelError
+from wan_engine.journal.records import ChargeRecord
+from wan_engine.journal.spend import GROUPINGS, Grouping, SpendLine, billable, summarize
+from wan_engine.journal.store import JournalStore
+from wan_engine.spec.pricing import estimate
+from wan_engine.spec.registry import SpecRegistry
 
 stdout = Console(highlight=False)
 
@@ -32,6 +39,23 @@ def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
     return since if since.tzinfo else since.replace(tzinfo=UTC)
 
 
+def with_estimates(journal: JournalStore, registry: SpecRegistry, charges: list[ChargeRecord]) -> list[ChargeRecord]:
+    """Estimate, from today's specs, jobs whose ledger line has no figure (journaled before the ledger
+    existed, or a crash between the id and its ledger line), so they are not left out of the totals."""
+    filled = []
+    for charge in charges:
+        if charge.usd is None and charge.estimate_usd is None and billable(charge):
+            record = journal.get(charge.key)
+            try:
+                priced = estimate(registry.model(charge.model), record.params) if record is not None else None
+            except UnknownModelError:
+                priced = None
+            if priced is not None:
+                charge = attrs.evolve(charge, estimate_usd=priced.usd, estimate_basis=f"{priced.basis} (now)")
+        filled.append(charge)
+    return filled
+
+
 def _usd(value: float) -> str:
     return f"${value:,.4f}".rstrip("0").rstrip(".") if value else "-"
 
@@ -43,8 +67,15 @@ def _usd(value: float) -> str:
 @click.option("--model", default=None, help="Only jobs of this model.")
 @click.option("--tag", default=None, help="Only jobs with this tag (generate --tag).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per group, then one for the total.")
+@pass_context
 def spend(
-    journal_file: str | None, by: Grouping, since: datetime | None, model: str | None, tag: str | None, as_json: bool
+    obj: Context,
+    journal_file: str | None,
+    by: Grouping,
+    since: datetime | None,
+    model: str | None,
+    tag: str | None,
+    as_json: bool,
 ) -> None:
     """What the journaled jobs cost: reported by the provider, estimated, or possibly billed.
 
@@ -53,7 +84,7 @@ def spend(
     submits whose outcome is unknown, at their estimate. Refused submits cost nothing.
     """
     with open_journal(journal_file) as journal:
-        charges = journal.charges()
+        charges = with_estimates(journal, obj.registry, journal.charges())
     lines = summarize(charges, by, since=since, model=model, tag=tag)
     (total,) = summarize(charges, "total", since=since, model=model, tag=tag) or [SpendLine("total")]
     if as_json:
