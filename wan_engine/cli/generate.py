@@ -165,7 +165,7 @@ async def _generate(
     journal: Path | None,
     base_urls: Mapping[str, str],
     env: Mapping[str, str],
-    strategy: PollingStrategy | str,
+    strategy: PollingStrategy | str | None,
     deadline: float | None,
     view: ProgressView,
     sandboxed: bool = False,
@@ -175,9 +175,9 @@ async def _generate(
     fallbacks: Sequence[ModelSpec] = (),
 ) -> Delivered:
     """One job of ``spec``; with ``fallbacks``, the next model only after a verified failure (client/failover.py)."""
-    options: dict[str, Any] = {
-        "base_urls": base_urls, "env": env, "clock": SystemClock(), "strategy": strategy, "budget": max_usd,
-    }  # fmt: skip
+    options: dict[str, Any] = {"base_urls": base_urls, "env": env, "clock": SystemClock(), "budget": max_usd}
+    if strategy is not None:  # else the engine's default: learned from the journal's history, or adaptive
+        options["strategy"] = strategy
     engine = DurableEngine(registry, journal=journal, **options) if journal else Engine(registry, **options)
     models = [spec, *fallbacks]
     async with engine:
@@ -370,7 +370,7 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
             async with contextlib.AsyncExitStack() as stack:
                 base_urls: Mapping[str, str] = _base_urls(values["base_url"], spec)
                 env: Mapping[str, str] = os.environ
-                strategy: PollingStrategy | str = values["strategy"] or "adaptive"
+                strategy: PollingStrategy | str | None = values["strategy"]
                 if values["sandbox"]:
                     duration = values["sandbox_duration"]
                     sandbox = _sandboxed(registry, duration, values["sandbox_seed"])
@@ -437,7 +437,8 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         click.Option(
             ["--strategy"],
             default=None,
-            help="Polling strategy plugin: fixed, exponential, adaptive (the default), or a third-party one.",
+            help="Polling strategy plugin: fixed, exponential, adaptive, learned, or a third-party one. Default: "
+            "learned from the journal's finished jobs once there are any, else adaptive.",
         ),
         click.Option(["--deadline"], type=float, help="Stop waiting after this many seconds (the job keeps running)."),
         click.Option(["--base-url"], help="Talk to this base URL instead of the provider's."),

@@ -9,7 +9,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from wan_engine.client.events import Completed, CostReported, Event, Failed, Progress, StatusChanged
-from wan_engine.client.polling import PollContext, PollingStrategy, bounded_delay
+from wan_engine.client.polling import (
+    EstimatesDuration,
+    LearnsDurations,
+    PollContext,
+    PollingStrategy,
+    bounded_delay,
+)
 from wan_engine.client.result import Result, Timings, metadata, video_urls
 from wan_engine.client.retry_after import parse_retry_after
 from wan_engine.errors import DeadlineExceededError, JobCancelledError, JobFailedError, ProtocolError
@@ -64,6 +70,10 @@ class Job:
         self._callbacks: list[Callable[[Event], object]] = []
         self._waiter: asyncio.Task[Result] | None = None
         self._outcome: Result | BaseException | None = None
+        self._strategy: PollingStrategy | None = None
+        self._unfinished_at: float | None = None
+        self._submission_known = submitted_at is not None
+        """When a read last saw the job unfinished (clock seconds): a finished job took longer than that."""
         self.idempotent_replay = False
         """True when ``submit`` found this job under its idempotency key: nothing was sent (or paid) this time."""
         self._cost_reported = False
@@ -157,10 +167,28 @@ class Job:
         usd = usd_figure(self.spec.provider, figures)
         self._emit(CostReported(self.id, figures, usd, "status", self.engine.clock.now()))
 
+    def _context(self, remaining: float | None = None) -> PollContext:
+        now = self.engine.clock.now()
+        return PollContext(
+            elapsed_s=now - self.submitted_at if self.submitted_at is not None else 0.0,
+            polls=self.polls,
+            state=self.state or JobState.QUEUED,
+            hints=self.spec.polling,
+            retry_after_s=self._server_hint_s,
+            remaining_s=remaining,
+            model=self.spec.id,
+            params=self.params,
+        )
+
     def _progress(self) -> None:
+        if not self._subscribers and not self._callbacks:
+            return  # progress is kept nowhere: with no one listening, 100,000 jobs need not build it
         now = self.engine.clock.now()
         elapsed = now - self.submitted_at if self.submitted_at is not None else 0.0
         expected = self.spec.polling.typical_duration_s
+        if isinstance(self._strategy, EstimatesDuration):
+            # The ETA from the same learned distribution the schedule comes from, given the time already waited.
+            expected = self._strategy.expected_total_s(self._context()) or expected
         fraction = min(0.99, elapsed / expected) if expected else None
         self._emit(Progress(self.id, elapsed, self.polls, expected, fraction, now))
 
@@ -180,7 +208,15 @@ class Job:
                 self.spec.spec_version,
                 urls,
                 metadata(self.spec, document),
-                Timings(self.submitted_at, now, waited_s, self.polls, self.submitted_wall, self.engine.clock.wall()),
+                Timings(
+                    self.submitted_at,
+                    now,
+                    waited_s,
+                    self.polls,
+                    self.submitted_wall,
+                    self.engine.clock.wall(),
+                    self._finished_between(now),
+                ),
                 document,
             )
             self._outcome = result
@@ -204,6 +240,8 @@ class Job:
         response = await self.engine.client.status(self.spec, self.id)
         self.polls += 1
         state = self.observe(response.document, response.headers)
+        if not state.terminal:
+            self._unfinished_at = self.engine.clock.now()  # a read, not the submit's answer: see _teach
         self._progress()
         return state
 
@@ -241,27 +279,24 @@ class Job:
     async def _poll(self, strategy: PollingStrategy, deadline: float | None) -> Result:
         clock = self.engine.clock
         started = clock.now()
+        # Only a job whose submission time is known can teach a strategy how long jobs take.
+        self._submission_known = self._submission_known or self.submitted_at is not None
+        learns = isinstance(strategy, LearnsDurations)
         if self.submitted_at is None:
             self.submitted_at = started
+        self._strategy = strategy
         try:
             while True:
                 if self.state is not None and self.state.terminal:
+                    if learns and self.state is JobState.SUCCEEDED:
+                        self._teach(strategy)
                     return self._finish(clock.now() - started)
                 waited = clock.now() - started
                 remaining = None if deadline is None else deadline - waited
                 if remaining is not None and remaining <= 0:
                     raise DeadlineExceededError(self.id, deadline or 0.0)
                 if self.state is not None or self.polls:
-                    ctx = PollContext(
-                        elapsed_s=clock.now() - self.submitted_at,
-                        polls=self.polls,
-                        state=self.state or JobState.QUEUED,
-                        hints=self.spec.polling,
-                        retry_after_s=self._server_hint_s,
-                        remaining_s=remaining,
-                        model=self.spec.id,
-                        params=self.params,
-                    )
+                    ctx = self._context(remaining)
                     await clock.sleep(bounded_delay(strategy.next_delay(ctx), ctx))
                     if deadline is not None and clock.now() - started >= deadline:
                         raise DeadlineExceededError(self.id, deadline)
@@ -269,6 +304,19 @@ class Job:
         except DeadlineExceededError as exc:
             self._outcome = exc
             raise
+
+    def _finished_between(self, now: float) -> tuple[float, float] | None:
+        """When the job finished, as a poller knows it: after the last read that saw it unfinished, by now."""
+        if self.submitted_at is None or self._unfinished_at is None or not self._submission_known:
+            return None
+        after_s, by_s = self._unfinished_at - self.submitted_at, now - self.submitted_at
+        return (after_s, by_s) if 0 < after_s <= by_s else None
+
+    def _teach(self, strategy: PollingStrategy) -> None:
+        """Tell a learning strategy this job finished between the last two reads."""
+        between = self._finished_between(self.engine.clock.now())
+        if between is not None and isinstance(strategy, LearnsDurations):
+            strategy.observe_between(self.spec.id, self.params, *between)
 
     async def cancel(self) -> bool:
         """Cancel on the provider where the spec can; else stop polling here. True if remote."""

@@ -22,6 +22,9 @@ class Timings:
     polls: int
     submitted_wall: datetime | None = None
     completed_wall: datetime | None = None
+    finished_between_s: tuple[float, float] | None = None
+    """Seconds after submission of the last read that saw the job unfinished and of the read that saw it
+    done: all a poller knows of how long the job took (what polling strategies learn from)."""
 
     def as_record(self, delivered_at: datetime | None = None) -> dict[str, Any]:
         """Wall-clock ISO 8601 times, durations and the poll count: what sidecars and notices carry."""

@@ -19,6 +19,7 @@ from wan_engine.client.engine import Engine
 from wan_engine.client.failover import Hop
 from wan_engine.client.hooks import SubmitInterceptor
 from wan_engine.client.job import Job
+from wan_engine.journal.durations import learned_from
 from wan_engine.journal.listener import JobKeys
 from wan_engine.journal.owner import new_owner
 from wan_engine.journal.resume import JobOutcome, ResumeReport, finish, resume
@@ -35,6 +36,11 @@ class DurableEngine(Engine):
     by :meth:`close`). ``lease_s`` is how long this engine's claim on a job lasts
     without renewal: a resume elsewhere may take the job over after that, or at
     once on this host if this process is dead. Other options are the Engine's.
+
+    Polling learns across runs: unless ``strategy`` is given, jobs poll with the
+    ``learned`` strategy taught by the journal's finished jobs (journal/durations.py)
+    once there are any, else with ``adaptive``; either way the jobs this engine
+    sees finish teach the learned one further.
     """
 
     keeps_journal = True
@@ -48,7 +54,8 @@ class DurableEngine(Engine):
         interceptors: Sequence[SubmitInterceptor] = (),
         **options: Any,
     ) -> None:
-        super().__init__(registry, **options)
+        chosen = options.pop("strategy", None)
+        super().__init__(registry, strategy=chosen or "adaptive", **options)
         self._owns_journal = isinstance(journal, (str, os.PathLike))
         if isinstance(journal, (str, os.PathLike)):
             from wan_engine.journal import open_journal
@@ -68,6 +75,11 @@ class DurableEngine(Engine):
         ]
         if options.get("idempotency_keys") is None:
             self.idempotency_keys = journal  # shared by every process on this journal
+        learned = learned_from(journal)
+        if learned is not None:
+            self._strategies["learned"] = learned  # "learned" by name is the journal-taught one too
+            if chosen is None:
+                self.default_strategy = learned
 
     def record_hop(self, hop: Hop, job: Job | None) -> None:
         """Journal a failover hop on the failed job (where there was one) and on the job that replaced it."""

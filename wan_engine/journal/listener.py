@@ -38,7 +38,10 @@ class JournalRecorder:
             self.journal.record_status(self.key, event.state, event.provider_status, wall)
         elif isinstance(event, Completed):
             result = event.result
-            record = ResultRecord(tuple(result.video_urls), dict(result.metadata), wall, result.timings.polls)
+            timings = result.timings
+            record = ResultRecord(
+                tuple(result.video_urls), dict(result.metadata), wall, timings.polls, timings.finished_between_s
+            )
             self.journal.record_result(self.key, record, wall)
             crashpoint("poll.after_terminal_journal")
         elif isinstance(event, CostReported):

@@ -91,6 +91,9 @@ class ResultRecord:
     metadata: Mapping[str, Any] = attrs.field(factory=dict)
     completed_at: datetime | None = None
     polls: int = 0
+    finished_between_s: tuple[float, float] | None = None
+    """Seconds after submission: the job finished after the first figure and by the second (see
+    ``Timings.finished_between_s``); what a learning polling strategy reads back from the journal."""
 
 
 @attrs.frozen

@@ -365,7 +365,11 @@ class ModelSpec:
 
     @property
     def polling(self) -> PollingHints:
-        return self.document.polling.merged_over(self.provider.polling)
+        """The model's hints over the provider's, merged once (read at every poll of every job)."""
+        hints = self._cache.get("polling")
+        if hints is None:
+            hints = self._cache["polling"] = self.document.polling.merged_over(self.provider.polling)
+        return hints
 
     @property
     def pricing(self) -> Pricing | None:
