@@ -34,6 +34,14 @@ _EXPORTS: dict[str, str] = {
     "Progress": "wan_engine.client.events",
     "Completed": "wan_engine.client.events",
     "Failed": "wan_engine.client.events",
+    "CostReported": "wan_engine.client.events",
+    "Budget": "wan_engine.client.budget",
+    "BatchItem": "wan_engine.client.batch",
+    "BatchOutcome": "wan_engine.client.batch",
+    "BatchProgress": "wan_engine.client.batch",
+    "Hop": "wan_engine.client.failover",
+    "KeyPolicy": "wan_engine.client.idempotency",
+    "Estimate": "wan_engine.spec.pricing",
     "PollingStrategy": "wan_engine.client.polling",
     "PollContext": "wan_engine.client.polling",
     "FixedInterval": "wan_engine.client.polling",
@@ -110,6 +118,8 @@ _EXPORTS: dict[str, str] = {
     "ProtocolError": "wan_engine.errors",
     "NetworkError": "wan_engine.errors",
     "SubmitOutcomeUnknownError": "wan_engine.errors",
+    "BudgetExceededError": "wan_engine.errors",
+    "IdempotencyKeyMismatchError": "wan_engine.errors",
     "JobFailedError": "wan_engine.errors",
     "JobCancelledError": "wan_engine.errors",
     "DeadlineExceededError": "wan_engine.errors",
@@ -139,6 +149,11 @@ __all__ = [
     "Adaptive",
     "ApiError",
     "AuthenticationError",
+    "BatchItem",
+    "BatchOutcome",
+    "BatchProgress",
+    "Budget",
+    "BudgetExceededError",
     "CallbackReceiver",
     "CassetteError",
     "CassetteFormatError",
@@ -147,6 +162,7 @@ __all__ = [
     "CassetteRequestMismatchError",
     "Clock",
     "Completed",
+    "CostReported",
     "CredentialError",
     "DataSink",
     "DeadlineExceededError",
@@ -159,6 +175,7 @@ __all__ = [
     "DuplicateSpecError",
     "DurableEngine",
     "Engine",
+    "Estimate",
     "Event",
     "ExponentialBackoff",
     "Failed",
@@ -166,6 +183,8 @@ __all__ = [
     "FaultRule",
     "FileSink",
     "FixedInterval",
+    "Hop",
+    "IdempotencyKeyMismatchError",
     "InvalidSpecsError",
     "Job",
     "JobCancelledError",
@@ -178,6 +197,7 @@ __all__ = [
     "JournalState",
     "JournalStore",
     "JournalUnwritableError",
+    "KeyPolicy",
     "LeaseLostError",
     "MissingSecretError",
     "ModelSpec",
@@ -250,9 +270,13 @@ __all__ = [
 
 if TYPE_CHECKING:
     from wan_engine.cassettes import CassetteReplay, assert_cassette_keeps_contract, check_cassette, replay_engine
+    from wan_engine.client.batch import BatchItem, BatchOutcome, BatchProgress
+    from wan_engine.client.budget import Budget
     from wan_engine.client.engine import Engine
-    from wan_engine.client.events import Completed, Event, Failed, Progress, StatusChanged, Submitted
+    from wan_engine.client.events import Completed, CostReported, Event, Failed, Progress, StatusChanged, Submitted
+    from wan_engine.client.failover import Hop
     from wan_engine.client.hooks import SubmitAttempt, SubmitInterceptor
+    from wan_engine.client.idempotency import KeyPolicy
     from wan_engine.client.job import Job
     from wan_engine.client.polling import Adaptive, ExponentialBackoff, FixedInterval, PollContext, PollingStrategy
     from wan_engine.client.provider_client import ProviderClient, RetryPolicy, Timeouts
@@ -265,6 +289,7 @@ if TYPE_CHECKING:
     from wan_engine.errors import (
         ApiError,
         AuthenticationError,
+        BudgetExceededError,
         CassetteError,
         CassetteFormatError,
         CassetteMismatchError,
@@ -274,6 +299,7 @@ if TYPE_CHECKING:
         DeliveryError,
         DownloadError,
         DuplicateSpecError,
+        IdempotencyKeyMismatchError,
         InvalidSpecsError,
         JobCancelledError,
         JobFailedError,
@@ -326,6 +352,7 @@ if TYPE_CHECKING:
     )
     from wan_engine.sinks.webhook import WebhookSink
     from wan_engine.spec.model import ModelSpec, ProviderSpec
+    from wan_engine.spec.pricing import Estimate
     from wan_engine.spec.registry import SpecRegistry
     from wan_engine.states import JobState
 

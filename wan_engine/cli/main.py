@@ -59,6 +59,8 @@ LAZY_COMMANDS = {
     "plugins": ("wan_engine.cli.plugins:plugins", "List installed plugins (strategies, sinks, specs)."),
     "jobs": ("wan_engine.cli.journal:jobs", "List the jobs in the journal; jobs dismiss KEY closes one."),
     "status": ("wan_engine.cli.journal:status", "Show one journaled job and its history."),
+    "batch": ("wan_engine.cli.batch:batch_command", "Run many jobs (JSON lines) within the providers' limits."),
+    "spend": ("wan_engine.cli.spend:spend", "What the journal's jobs cost, by model, day or tag (--json)."),
     "resume": ("wan_engine.cli.journal:resume", "Finish unfinished jobs (or KEY): poll, deliver. Never re-submits."),
     "spec": ("wan_engine.cli.spec:spec_group", "Write and check spec files."),
     "record": ("wan_engine.cli.harness:record_command", "Record a cassette (needs the cassettes extra)."),

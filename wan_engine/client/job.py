@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-from wan_engine.client.events import Completed, Event, Failed, Progress, StatusChanged
+from wan_engine.client.events import Completed, CostReported, Event, Failed, Progress, StatusChanged
 from wan_engine.client.polling import (
     EstimatesDuration,
     LearnsDurations,
@@ -27,6 +27,7 @@ from wan_engine.errors import (
     RequestRejectedError,
 )
 from wan_engine.spec import pointer as json_pointer
+from wan_engine.spec.cost import read_cost, usd_figure
 from wan_engine.spec.model import ModelSpec, ResultLocations
 from wan_engine.states import JobState
 
@@ -86,6 +87,9 @@ class Job:
         self._unfinished_at: float | None = None
         self._submission_known = submitted_at is not None
         """When a read last saw the job unfinished (clock seconds): a finished job took longer than that."""
+        self.idempotent_replay = False
+        """True when ``submit`` found this job under its idempotency key: nothing was sent (or paid) this time."""
+        self._cost_reported = False
 
     def __repr__(self) -> str:
         return f"<Job {self.spec.id} {self.id} {self.state.value if self.state else 'unknown'}>"
@@ -163,7 +167,18 @@ class Job:
         if state is not self.state or status != self.provider_status:
             previous, self.state, self.provider_status = self.state, state, status
             self._emit(StatusChanged(self.id, previous, state, status, clock.now()))
+        if state.terminal and not self._cost_reported:
+            self._report_cost(document, headers)
         return state
+
+    def _report_cost(self, document: Any, headers: Mapping[str, str] | None) -> None:
+        """Where the spec says a terminal status answer carries the cost (DashScope's ``usage``), emit it once."""
+        figures = read_cost(self.spec.provider, "status", document, headers)
+        if not figures:
+            return
+        self._cost_reported = True
+        usd = usd_figure(self.spec.provider, figures)
+        self._emit(CostReported(self.id, figures, usd, "status", self.engine.clock.now()))
 
     def _context(self, remaining: float | None = None) -> PollContext:
         now = self.engine.clock.now()

@@ -32,6 +32,7 @@ import aiohttp
 import attrs
 
 from wan_engine.client.gate import Gate
+from wan_engine.client.pacing import Pacer
 from wan_engine.client.retry_after import parse_retry_after
 from wan_engine.clock import Clock, SystemClock
 from wan_engine.errors import (
@@ -100,6 +101,7 @@ class ProviderClient:
         connection_limit: int = 100,
         connector_factory: Callable[[], aiohttp.BaseConnector] | None = None,
         limits: Limits | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         """``connector_factory`` chooses how connections are made (the replay harness passes one
         that cannot connect at all); by default, keep-alive TCP with ``connection_limit``."""
@@ -113,6 +115,8 @@ class ProviderClient:
         self._rng = rng or random.Random()
         self._connector_factory = connector_factory or (lambda: aiohttp.TCPConnector(limit=connection_limit))
         self.limits = limits or Limits()
+        self.pacer = pacer or Pacer(self.clock)
+        """Keeps submits and polls under each provider's documented rate (client/pacing.py)."""
         self.requests_sent = 0
         self.connection_limit = connection_limit
         self._gate: Gate | None = None
@@ -241,6 +245,12 @@ class ProviderClient:
         Network failures propagate as aiohttp errors; an answer too large or too deep
         comes back as ``_Unreadable`` with the reason, like a body that is not JSON.
         """
+        # The provider's documented rate first (client/pacing.py), outside the gate: a request
+        # waiting for its turn holds no connection slot.
+        if job_id is None:
+            await self.pacer.wait(provider, "submit")
+        elif endpoint is provider.status:
+            await self.pacer.wait(provider, "status")
         async with self.gate:  # the wait for a slot holds no request yet (see ``gate``)
             headers = {**self._headers(provider, endpoint, job_id), **(extra_headers or {})}
             self.requests_sent += 1

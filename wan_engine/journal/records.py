@@ -161,3 +161,23 @@ class Claim:
     taken: bool
     owner: str
     expires_at: float
+
+
+@attrs.frozen
+class ChargeRecord:
+    """One job's line in the spend ledger: what the provider reported, what the spec estimated, and its state.
+
+    Every job has one (a job journaled before the ledger existed has no figures).
+    """
+
+    key: str
+    model: str
+    state: JournalState
+    created_at: datetime
+    provider_id: str | None = None
+    tags: tuple[str, ...] = ()
+    estimate_usd: float | None = None
+    estimate_basis: str | None = None
+    usd: float | None = None
+    """Reported by the provider, in dollars; None if it reported no money (or nothing yet)."""
+    figures: Mapping[str, float | int] = attrs.field(factory=dict)

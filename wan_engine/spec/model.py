@@ -84,6 +84,31 @@ class CostLocations:
     headers: dict[str, str] = attrs.field(factory=dict)
     answers: list[Literal["submit", "status"]] = attrs.field(factory=lambda: ["submit", "status"])
     source: str | None = None
+    usd: str | None = None
+    """The figure (a key of ``body``/``headers``) that is US dollars: what the spend ledger sums."""
+
+
+@attrs.frozen
+class RateLimits:
+    """A provider's documented request limits (per account); see :mod:`wan_engine.client.pacing`."""
+
+    submit_per_s: float | None = None
+    status_per_s: float | None = None
+    concurrent_jobs: int | None = None
+    source: str | None = None
+
+
+@attrs.frozen
+class Pricing:
+    """Optional price data to estimate a job before it is sent; see :mod:`wan_engine.spec.pricing`."""
+
+    source: str
+    usd_per_job: float = 0.0
+    usd_per_second: Any = None
+    """A number, or rates by the value of ``rate_parameter`` (the meta-schema checks which)."""
+    rate_parameter: str | None = None
+    seconds_parameter: str | None = None
+    default_seconds: float | None = None
 
 
 @attrs.frozen
@@ -233,6 +258,7 @@ class ProviderSpec:
     """A second, authenticated request that fetches the result once the status says done (fal's
     ``response_url``); ``result`` pointers then refer to its answer."""
     sync_wait: SyncWait | None = None
+    rate_limits: RateLimits = attrs.field(factory=RateLimits)
     resubmit_statuses: list[int] = attrs.field(factory=lambda: [429])
     """HTTP statuses to a submit that the provider guarantees created no job, so the submit may be sent again."""
     source_file: str = ""
@@ -366,6 +392,7 @@ class ModelDocument:
     review: Review | None = None
     path_vars: dict[str, str] = attrs.field(factory=dict)
     """Names for ``{NAME}`` in the provider's paths besides ``{id}`` and ``{model}`` (fal's ``{app}``)."""
+    pricing: Pricing | None = None
     source_file: str = ""
 
 
@@ -447,6 +474,10 @@ class ModelSpec:
     def path_vars(self) -> dict[str, str]:
         """What ``{model}`` and the model's own path variables stand for in endpoint paths."""
         return {"model": self.provider_model, **self.document.path_vars}
+
+    @property
+    def pricing(self) -> Pricing | None:
+        return self.document.pricing
 
     @property
     def submit_endpoint(self) -> Endpoint:
