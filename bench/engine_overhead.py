@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import socket
@@ -30,6 +31,31 @@ from typing import Any
 
 MODEL = "alibaba/wan-2-7-r2v"
 KEY = "bench-key"
+
+
+class GcWatch:
+    """Time spent in the cyclic garbage collector and full (generation 2) collections, from ``start()``.
+
+    At 100,000 jobs a full collection walks millions of objects; how often one runs depends on how
+    many objects each status read leaves alive, so it is reported beside CPU per read.
+    """
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full = 0
+        self._began = 0.0
+        self._on = False
+        gc.callbacks.append(self._callback)
+
+    def start(self) -> None:
+        self.seconds, self.full, self._on = 0.0, 0, True
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.process_time()
+        elif self._on:
+            self.seconds += time.process_time() - self._began
+            self.full += info["generation"] == 2
 
 
 def memory_kib(field: str) -> int:
@@ -48,7 +74,9 @@ async def run_engine(base_url: str, jobs: int, interval: float) -> dict[str, Any
     async with Engine(base_urls={"aimlapi": base_url}, env={"AIMLAPI_KEY": KEY}) as engine:
         handles = await asyncio.gather(*(engine.submit(MODEL, prompt=f"job {i}") for i in range(jobs)))
         sent = engine.client.requests_sent
+        watch = GcWatch()
         started, cpu = time.perf_counter(), time.process_time()
+        watch.start()
         await asyncio.gather(*(job.wait(strategy=FixedInterval(interval)) for job in handles))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         reads = engine.client.requests_sent - sent
@@ -58,6 +86,8 @@ async def run_engine(base_url: str, jobs: int, interval: float) -> dict[str, Any
         "cpu": cpu,
         "rss_before_kib": rss_before,
         "hwm_kib": memory_kib("VmHWM"),
+        "gc_s": watch.seconds,
+        "gc_full": watch.full,
     }
 
 
@@ -86,7 +116,9 @@ async def run_bare(base_url: str, jobs: int, interval: float) -> dict[str, Any]:
                         return
 
         ids = await asyncio.gather(*(submit(i) for i in range(jobs)))
+        watch = GcWatch()
         started, cpu = time.perf_counter(), time.process_time()
+        watch.start()
         await asyncio.gather(*(wait(job_id) for job_id in ids))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     return {
@@ -95,6 +127,8 @@ async def run_bare(base_url: str, jobs: int, interval: float) -> dict[str, Any]:
         "cpu": cpu,
         "rss_before_kib": rss_before,
         "hwm_kib": memory_kib("VmHWM"),
+        "gc_s": watch.seconds,
+        "gc_full": watch.full,
     }
 
 
@@ -163,7 +197,7 @@ def main() -> None:
     )
     print(
         f"{'jobs':>7} {'client':<7} {'job s':>6} {'reads':>8} {'reads/job':>9} {'reads/s':>8} {'CPU µs/read':>11} "
-        f"{'KiB/job':>8} {'reads/s ratio':>13} {'CPU ratio':>9} {'mem ratio':>9}"
+        f"{'KiB/job':>8} {'reads/s ratio':>13} {'CPU ratio':>9} {'mem ratio':>9} {'GC s':>6} {'full GCs':>8}"
     )
     for jobs in args.jobs:
         duration = args.duration or max(5.0, args.reads_per_job * max(args.interval, jobs / args.serve_rate))
@@ -186,7 +220,7 @@ def main() -> None:
             print(
                 f"{jobs:>7} {kind:<7} {duration:>6.0f} {row['reads']:>8} {row['reads'] / jobs:>9.2f} {rate:>8.0f} "
                 f"{cpu * 1e6:>11.0f} {per_job:>8.1f} {rate / base_rate:>13.2f} {cpu / base_cpu:>9.2f} "
-                f"{per_job / base_mem:>9.2f}"
+                f"{per_job / base_mem:>9.2f} {row['gc_s']:>6.1f} {row['gc_full']:>8}"
             )
     load = os.getloadavg()
     print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")

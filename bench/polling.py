@@ -31,7 +31,7 @@ import time
 from wan_engine.client.duration_model import LogNormal
 from wan_engine.client.engine import Engine
 from wan_engine.client.learned_polling import Learned
-from wan_engine.client.polling import Adaptive, ExponentialBackoff, FixedInterval, PollContext, PollingStrategy
+from wan_engine.client.polling import Adaptive, ExponentialBackoff, FixedInterval, PollingStrategy
 from wan_engine.client.provider_client import ProviderClient, Response
 from wan_engine.clock import VirtualClock
 from wan_engine.sandbox.jobs import SandboxJob
@@ -68,18 +68,6 @@ class SimulatedProvider(ProviderClient):
         return Response(200, status_document(job, state, "https://example.invalid/v.mp4", 0), {})
 
 
-class Watching:
-    """Passes a strategy through, remembering when the last status read before completion was made."""
-
-    def __init__(self, strategy: PollingStrategy) -> None:
-        self.strategy = strategy
-        self.last_elapsed = 0.0
-
-    def next_delay(self, ctx: PollContext) -> float:
-        self.last_elapsed = ctx.elapsed_s
-        return self.strategy.next_delay(ctx)
-
-
 async def detection(
     engine: Engine, transport: SimulatedProvider, strategy: PollingStrategy, duration: float
 ) -> tuple[float, int]:
@@ -89,11 +77,9 @@ async def detection(
     submitted = clock.now()
     job = engine.job(MODEL, simulated.id, submitted_at=submitted)
     before = transport.reads
-    watching = Watching(strategy)
-    await job.wait(strategy=watching)
-    if isinstance(strategy, Learned) and strategy.known is None:
-        # What the engine knows: completion happened between the last two reads.
-        strategy.observe_between(MODEL, None, watching.last_elapsed, clock.now() - submitted)
+    # A learning strategy is taught by the engine's own wait loop (the job finished between its last
+    # two reads), exactly as in an application: the benchmark adds no knowledge of its own.
+    await job.wait(strategy=strategy)
     return clock.now() - simulated.completes_at, transport.reads - before
 
 

@@ -35,6 +35,14 @@ _EXPORTS: dict[str, str] = {
     "Progress": "wan_engine.client.events",
     "Completed": "wan_engine.client.events",
     "Failed": "wan_engine.client.events",
+    "CostReported": "wan_engine.client.events",
+    "Budget": "wan_engine.client.budget",
+    "BatchItem": "wan_engine.client.batch",
+    "BatchOutcome": "wan_engine.client.batch",
+    "BatchProgress": "wan_engine.client.batch",
+    "Hop": "wan_engine.client.failover",
+    "KeyPolicy": "wan_engine.client.idempotency",
+    "Estimate": "wan_engine.spec.pricing",
     "PollingStrategy": "wan_engine.client.polling",
     "PollContext": "wan_engine.client.polling",
     "FixedInterval": "wan_engine.client.polling",
@@ -48,6 +56,11 @@ _EXPORTS: dict[str, str] = {
     "Clock": "wan_engine.clock",
     "SystemClock": "wan_engine.clock",
     "VirtualClock": "wan_engine.clock",
+    "ScaledClock": "wan_engine.clock",
+    "PushHub": "wan_engine.client.push",
+    "CallbackReceiver": "wan_engine.receiver.app",
+    "ReceiverServer": "wan_engine.receiver.app",
+    "JournalCallbacks": "wan_engine.receiver.journal_bridge",
     "JobState": "wan_engine.states",
     "SpecRegistry": "wan_engine.spec.registry",
     "ModelSpec": "wan_engine.spec.model",
@@ -107,6 +120,8 @@ _EXPORTS: dict[str, str] = {
     "ProtocolError": "wan_engine.errors",
     "NetworkError": "wan_engine.errors",
     "SubmitOutcomeUnknownError": "wan_engine.errors",
+    "BudgetExceededError": "wan_engine.errors",
+    "IdempotencyKeyMismatchError": "wan_engine.errors",
     "JobFailedError": "wan_engine.errors",
     "JobCancelledError": "wan_engine.errors",
     "DeadlineExceededError": "wan_engine.errors",
@@ -136,6 +151,12 @@ __all__ = [
     "Adaptive",
     "ApiError",
     "AuthenticationError",
+    "BatchItem",
+    "BatchOutcome",
+    "BatchProgress",
+    "Budget",
+    "BudgetExceededError",
+    "CallbackReceiver",
     "CassetteError",
     "CassetteFormatError",
     "CassetteMismatchError",
@@ -143,6 +164,7 @@ __all__ = [
     "CassetteRequestMismatchError",
     "Clock",
     "Completed",
+    "CostReported",
     "CredentialError",
     "DataSink",
     "DeadlineExceededError",
@@ -155,6 +177,7 @@ __all__ = [
     "DuplicateSpecError",
     "DurableEngine",
     "Engine",
+    "Estimate",
     "Event",
     "ExponentialBackoff",
     "Failed",
@@ -162,6 +185,8 @@ __all__ = [
     "FaultRule",
     "FileSink",
     "FixedInterval",
+    "Hop",
+    "IdempotencyKeyMismatchError",
     "InvalidSpecsError",
     "Job",
     "JobCancelledError",
@@ -169,10 +194,12 @@ __all__ = [
     "JobOutcome",
     "JobRecord",
     "JobState",
+    "JournalCallbacks",
     "JournalError",
     "JournalState",
     "JournalStore",
     "JournalUnwritableError",
+    "KeyPolicy",
     "LeaseLostError",
     "MissingSecretError",
     "ModelSpec",
@@ -190,7 +217,9 @@ __all__ = [
     "Provenance",
     "ProviderClient",
     "ProviderSpec",
+    "PushHub",
     "RateLimitedError",
+    "ReceiverServer",
     "RecordingError",
     "RequestRejectedError",
     "ResourceChangedError",
@@ -200,6 +229,7 @@ __all__ = [
     "RetryPolicy",
     "Sandbox",
     "SandboxConfig",
+    "ScaledClock",
     "ServerError",
     "Sink",
     "SinkConfig",
@@ -243,20 +273,26 @@ __all__ = [
 
 if TYPE_CHECKING:
     from wan_engine.cassettes import CassetteReplay, assert_cassette_keeps_contract, check_cassette, replay_engine
+    from wan_engine.client.batch import BatchItem, BatchOutcome, BatchProgress
+    from wan_engine.client.budget import Budget
     from wan_engine.client.engine import Engine
-    from wan_engine.client.events import Completed, Event, Failed, Progress, StatusChanged, Submitted
+    from wan_engine.client.events import Completed, CostReported, Event, Failed, Progress, StatusChanged, Submitted
+    from wan_engine.client.failover import Hop
     from wan_engine.client.hooks import SubmitAttempt, SubmitInterceptor
+    from wan_engine.client.idempotency import KeyPolicy
     from wan_engine.client.job import Job
     from wan_engine.client.polling import Adaptive, ExponentialBackoff, FixedInterval, PollContext, PollingStrategy
     from wan_engine.client.provider_client import ProviderClient, RetryPolicy, Timeouts
+    from wan_engine.client.push import PushHub
     from wan_engine.client.result import Result, Timings
     from wan_engine.client.sync import SyncEngine, SyncJob
-    from wan_engine.clock import Clock, SystemClock, VirtualClock
+    from wan_engine.clock import Clock, ScaledClock, SystemClock, VirtualClock
     from wan_engine.delivery.download import DownloadPolicy
     from wan_engine.delivery.tee import DeliveryReport, SinkOutcome, deliver, deliver_job
     from wan_engine.errors import (
         ApiError,
         AuthenticationError,
+        BudgetExceededError,
         CassetteError,
         CassetteFormatError,
         CassetteMismatchError,
@@ -266,6 +302,7 @@ if TYPE_CHECKING:
         DeliveryError,
         DownloadError,
         DuplicateSpecError,
+        IdempotencyKeyMismatchError,
         InvalidSpecsError,
         JobCancelledError,
         JobFailedError,
@@ -301,6 +338,8 @@ if TYPE_CHECKING:
     from wan_engine.journal import DeliveryState, JobRecord, JournalState, JournalStore, SqliteJournal, open_journal
     from wan_engine.journal.durable import DurableEngine
     from wan_engine.journal.resume import JobOutcome, ResumeReport
+    from wan_engine.receiver.app import CallbackReceiver, ReceiverServer
+    from wan_engine.receiver.journal_bridge import JournalCallbacks
     from wan_engine.sandbox import FaultPlan, FaultRule, Sandbox, SandboxConfig, running_in_thread
     from wan_engine.sinks.config import SinkConfig
     from wan_engine.sinks.file import FileSink
@@ -316,6 +355,7 @@ if TYPE_CHECKING:
     )
     from wan_engine.sinks.webhook import WebhookSink
     from wan_engine.spec.model import ModelSpec, ProviderSpec
+    from wan_engine.spec.pricing import Estimate
     from wan_engine.spec.registry import SpecRegistry
     from wan_engine.states import JobState
     from wan_engine.temporal import enqueue

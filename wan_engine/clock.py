@@ -62,3 +62,25 @@ class VirtualClock:
         self.sleeps.append(seconds)
         self.advance(seconds)
         await asyncio.sleep(0)
+
+
+class ScaledClock:
+    """Real time, sped up ``factor`` times: a nine-minute job runs in half a second, over real sockets.
+
+    For a time-scaled sandbox (give it ``clock=scaled.now``) and benchmarks that keep real
+    HTTP: every sleep is ``factor`` times shorter, every reading ``factor`` times larger.
+    What is not slept (network, processing) is scaled up too when read off this clock.
+    """
+
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        return (time.monotonic() - self._origin) * self.factor
+
+    def wall(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.factor)

@@ -26,6 +26,8 @@ LookupError from a plugin name) escapes the public API untranslated::
     │   └── ProtocolError             the answer does not say what the spec says it must
     ├── NetworkError                  no answer at all (refused, reset, timed out)
     ├── SubmitOutcomeUnknownError     a submit may have created a paid job: never re-sent
+    ├── BudgetExceededError           a submit's estimate would cross the budget: nothing was sent
+    ├── IdempotencyKeyMismatchError   a key reused with other parameters: names both requests
     ├── JobFailedError / JobCancelledError / DeadlineExceededError
     ├── DownloadError                 the result could not be fetched
     │   ├── UnsupportedUrlError (ValueError)
@@ -216,6 +218,42 @@ class SubmitOutcomeUnknownError(WanEngineError):
         self.model, self.reason, self.status = model, reason, status
         super().__init__(
             f"submit of {model} may have created a job ({reason}); it was not re-sent to avoid paying twice"
+        )
+
+
+class BudgetExceededError(WanEngineError):
+    """A submit was refused before anything was sent: its estimate would cross the budget (or it has none).
+
+    ``spent_usd`` counts jobs whose outcome is unknown as billed, at their estimate.
+    """
+
+    def __init__(self, model: str, limit_usd: float, spent_usd: float, estimate_usd: float | None, basis: str) -> None:
+        self.model, self.limit_usd, self.spent_usd, self.estimate_usd = model, limit_usd, spent_usd, estimate_usd
+        if estimate_usd is None:
+            message = (
+                f"budget ${limit_usd:g}: {model} has no price to estimate ({basis}), so it was not sent; "
+                "add a pricing block to its spec or allow unpriced models"
+            )
+        else:
+            message = (
+                f"budget ${limit_usd:g}: {model} is estimated at ${estimate_usd:g} ({basis}) and ${spent_usd:g} is "
+                f"spent or possibly billed, which would make ${spent_usd + estimate_usd:g}; nothing was sent "
+                "(raise the budget, or ask for a shorter or smaller video)"
+            )
+        super().__init__(message)
+
+
+class IdempotencyKeyMismatchError(WanEngineError):
+    """An idempotency key already names a submit with other parameters; nothing was sent.
+
+    The message names both requests (the earlier model and job, and the parameters that differ).
+    """
+
+    def __init__(self, key: str, earlier: str, differences: str) -> None:
+        self.key = key
+        super().__init__(
+            f"idempotency key {key!r} was used for {earlier}; this submit differs ({differences}): "
+            "use a new key for a different request"
         )
 
 

@@ -15,6 +15,7 @@ client, the journal and the cassettes all redact the same way:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -69,11 +70,16 @@ def spellings(secret: str) -> set[str]:
 
 def secret_spellings(secrets: Iterable[str | None]) -> list[str]:
     """Every spelling of every usable secret, longest first (a secret containing another goes whole)."""
+    return list(_spellings_of(tuple(secret for secret in secrets if secret and len(secret) >= MIN_SECRET)))
+
+
+@functools.lru_cache(maxsize=64)
+def _spellings_of(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """Computed once per set of secrets: every status read of every job asks again."""
     found: set[str] = set()
     for secret in secrets:
-        if secret and len(secret) >= MIN_SECRET:
-            found |= spellings(secret)
-    return sorted(found, key=len, reverse=True)
+        found |= spellings(secret)
+    return tuple(sorted(found, key=len, reverse=True))
 
 
 def redact_url_query(url: str) -> str:
@@ -108,17 +114,33 @@ def redact_document(value: Any, secrets: Iterable[str | None]) -> Any:
     found = secret_spellings(secrets)
     if not found:
         return value
+    # The common case, no secret anywhere, found in one pass of C code: JSON escaping works character by
+    # character, so a string holding a secret holds its escaped spelling in the document's JSON text
+    # (ensure_ascii, as json.dumps(secret) spells it). Only a hit pays for the walk below.
+    try:
+        text = json.dumps(value)
+    except (TypeError, ValueError):
+        text = None
+    if text is not None:
+        escaped = {json.dumps(secret)[1:-1] for secret in found}
+        if not any(spelling in text for spelling in escaped):
+            return value
 
     def walk(node: Any) -> Any:
+        """The node with the secrets out; the very same object when it holds none (no copy per status read)."""
         if isinstance(node, str):
             for spelling in found:
                 if spelling in node:
                     node = node.replace(spelling, PLACEHOLDER)
             return node
         if isinstance(node, dict):
-            return {walk(k) if isinstance(k, str) else k: walk(v) for k, v in node.items()}
+            pairs = [(walk(k) if isinstance(k, str) else k, walk(v)) for k, v in node.items()]
+            if all(new_k is k and new_v is v for (new_k, new_v), (k, v) in zip(pairs, node.items(), strict=True)):
+                return node
+            return dict(pairs)
         if isinstance(node, list):
-            return [walk(v) for v in node]
+            items = [walk(v) for v in node]
+            return node if all(new is old for new, old in zip(items, node, strict=True)) else items
         return node
 
     return walk(value)

@@ -13,7 +13,7 @@ import pytest
 from support.engine import KEY, MODEL, VIDEO_PARAMS, sandbox_engine
 
 from wan_engine.client.engine import Engine
-from wan_engine.client.events import Completed, Progress, StatusChanged, Submitted
+from wan_engine.client.events import Completed, CostReported, Progress, StatusChanged, Submitted
 from wan_engine.client.polling import FixedInterval
 from wan_engine.client.sync import SyncEngine
 from wan_engine.errors import (
@@ -49,7 +49,8 @@ async def test_events_tell_every_step_in_order(registry: SpecRegistry) -> None:
         job.on(seen_by_callback.append)
         events = [event async for event in job.events(strategy=FixedInterval(5))]
     kinds = [type(e) for e in events if not isinstance(e, Progress)]
-    assert kinds == [Submitted, StatusChanged, StatusChanged, StatusChanged, Completed]
+    # The AI/ML API reports the cost on the submit answer: the event follows Submitted.
+    assert kinds == [Submitted, CostReported, StatusChanged, StatusChanged, StatusChanged, Completed]
     states = [e.state for e in events if isinstance(e, StatusChanged)]
     assert states == [JobState.QUEUED, JobState.RUNNING, JobState.SUCCEEDED]
     progress = [e for e in events if isinstance(e, Progress)]

@@ -60,16 +60,23 @@ class HarnessClient(ProviderClient):
         """The body the cassette's submit was recorded with: a replayed submit must be the same request."""
 
     async def _exchange(
-        self, provider: ProviderSpec, endpoint: Endpoint, job_id: str | None, body: Any = None
+        self,
+        provider: ProviderSpec,
+        endpoint: Endpoint,
+        job_id: str | None,
+        body: Any = None,
+        path_vars: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Response:
         if self.recorded_submit is not None and job_id is None and isinstance(body, Mapping):  # a submit
             difference = request_difference(self.recorded_submit, body, self.match_on)
             if difference is not None:
                 path, detail = difference
-                url = self.url(provider, endpoint)
+                url = self.url(provider, endpoint, None, path_vars)
                 raise CassetteRequestMismatchError(endpoint.method, url, self.cassette or "?", path, detail)
         try:
-            return await super()._exchange(provider, endpoint, job_id, body)
+            return await super()._exchange(provider, endpoint, job_id, body, path_vars, extra_query, extra_headers)
         except Exception as exc:
             # vcrpy is the cassettes extra: if it was never imported, no cassette is playing and the
             # error cannot be its miss (so a sandbox-only harness client works on a plain install).

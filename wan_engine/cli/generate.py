@@ -12,9 +12,10 @@ import json
 import os
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import attrs
@@ -25,22 +26,28 @@ from wan_engine.cli import exits
 from wan_engine.cli.journal import note_sent_to
 from wan_engine.cli.options import collect, parameter_options
 from wan_engine.cli.progress import ProgressView, choose_view
+from wan_engine.client.budget import Budget
 from wan_engine.client.engine import Engine
+from wan_engine.client.failover import Hop
 from wan_engine.client.job import Job
 from wan_engine.client.polling import FixedInterval, PollingStrategy
 from wan_engine.clock import SystemClock
 from wan_engine.delivery.tee import deliver_job
 from wan_engine.errors import (
+    ApiError,
     DeadlineExceededError,
     DeliveryError,
     JobCancelledError,
     JobFailedError,
+    NetworkError,
     ParameterValidationError,
+    UnknownModelError,
     WanEngineError,
 )
 from wan_engine.journal.durable import DurableEngine
 from wan_engine.journal.location import ENV as JOURNAL_ENV
 from wan_engine.journal.location import journal_path
+from wan_engine.redaction import redact
 from wan_engine.sinks.config import SinkConfig
 from wan_engine.sinks.protocols import sink_from_name
 from wan_engine.spec.model import ModelSpec
@@ -101,8 +108,13 @@ async def _sandboxed(
     from wan_engine.cli.sandbox import fresh_seed
     from wan_engine.sandbox import Sandbox, SandboxConfig
 
-    async with Sandbox(registry, SandboxConfig(duration_s=duration, seed=fresh_seed(seed))) as sandbox:
+    config = SandboxConfig(duration_s=duration, seed=fresh_seed(seed))
+    async with Sandbox(registry, config) as sandbox:
         env = {p.auth.env: "sandbox-key" for p in registry.providers.values() if p.auth.env}
+        # The receiver checks the sandbox's callbacks with the sandbox's own signing secret.
+        for provider in registry.providers.values():
+            if provider.callbacks is not None and provider.callbacks.signature.secret_env:
+                env[provider.callbacks.signature.secret_env] = config.callback_secret
         yield sandbox.base_urls(), {**os.environ, **env}
 
 
@@ -159,30 +171,111 @@ async def _generate(
     journal: Path | None,
     base_urls: Mapping[str, str],
     env: Mapping[str, str],
-    strategy: PollingStrategy | str,
+    strategy: PollingStrategy | str | None,
     deadline: float | None,
     view: ProgressView,
     sandboxed: bool = False,
+    push: Any = None,
+    max_usd: Budget | None = None,
+    key: str | None = None,
+    tags: tuple[str, ...] = (),
+    fallbacks: Sequence[ModelSpec] = (),
 ) -> Delivered:
-    options: dict[str, Any] = {"base_urls": base_urls, "env": env, "clock": SystemClock(), "strategy": strategy}
+    """One job of ``spec``; with ``fallbacks``, the next model only after a verified failure (client/failover.py)."""
+    options: dict[str, Any] = {"base_urls": base_urls, "env": env, "clock": SystemClock(), "budget": max_usd}
+    if strategy is not None:  # else the engine's default: learned from the journal's history, or adaptive
+        options["strategy"] = strategy
+    if push is not None:
+        options["push"] = push
     engine = DurableEngine(registry, journal=journal, **options) if journal else Engine(registry, **options)
-    async with engine:
-        job = await engine.submit(spec.id, params, deliver_to=configs if journal else ())
-        job.on(view.event)
-        key = engine.journal_key(job) if isinstance(engine, DurableEngine) else None
-        if key is not None and isinstance(engine, DurableEngine):
-            for provider, url in base_urls.items():
-                if provider == spec.provider.id:
-                    note_sent_to(engine.journal, key, provider, url)
-            # Said now, not only on Ctrl-C: a crash or a closed terminal may come first.
-            view.message(f"journal key {key}, provider id {job.id}", journal_key=key, job_id=job.id)
-        try:
-            if not isinstance(engine, DurableEngine):
-                return await _deliver_unjournaled(engine, job, configs, env, deadline, view)
-            return await _deliver_journaled(engine, job, env, deadline, view)
-        except asyncio.CancelledError:
-            await _ask_about_cancel(job, key, view, sys.stdin.isatty(), sandboxed=sandboxed)
-            raise
+    models = [spec, *fallbacks]
+    async with engine, contextlib.AsyncExitStack() as background:
+        if push is not None and isinstance(engine, DurableEngine):
+            # Callbacks a `wan-engine receive` elsewhere recorded in the journal wake this run's job.
+            from wan_engine.receiver.journal_bridge import JournalCallbacks
+
+            bridge = asyncio.ensure_future(JournalCallbacks(engine.journal, push, interval_s=0.25).run())
+            background.callback(bridge.cancel)
+        failed: tuple[str, str | None, Literal["refused", "failed"], str] | None = None
+        for index, model in enumerate(models):
+            last = index == len(models) - 1
+            hop_key = key if index == 0 or key is None else f"{key}/fallback-{index}"
+            try:
+                job = await engine.submit(
+                    model.id, params, deliver_to=configs if journal else (), idempotency_key=hop_key, tags=tags
+                )
+            except (ApiError, NetworkError) as exc:  # certainly refused: no job exists
+                if last:
+                    raise
+                view.message(f"{model.id} refused the job ({exc}); trying {models[index + 1].id}", model=model.id)
+                failed = (model.id, None, "refused", str(exc))
+                continue
+            if failed is not None:
+                engine.record_hop(Hop(failed[0], model.id, failed[2], failed[3], failed[1]), job)
+                failed = None
+            try:
+                return await _follow_one(engine, model, job, hop_key, configs, base_urls, env, deadline, view,
+                                         sandboxed)  # fmt: skip
+            except JobFailedError as exc:  # verified: the job ended failed on the provider
+                if last:
+                    raise
+                view.message(f"job {job.id} of {model.id} failed; trying {models[index + 1].id}", job_id=job.id)
+                failed = (model.id, job.id, "failed", exc.provider_message)
+        raise AssertionError("unreachable: the last model returns or raises")  # pragma: no cover
+
+
+async def _follow_one(
+    engine: Engine,
+    spec: ModelSpec,
+    job: Job,
+    key: str | None,
+    configs: list[SinkConfig],
+    base_urls: Mapping[str, str],
+    env: Mapping[str, str],
+    deadline: float | None,
+    view: ProgressView,
+    sandboxed: bool,
+) -> Delivered:
+    """Wait for one submitted job and deliver it (or follow the earlier job an idempotency key found)."""
+    if job.idempotent_replay:
+        view.message(
+            f"idempotency key {key!r}: job {job.id} was submitted earlier with these parameters; "
+            "nothing was sent (or paid) now",
+            job_id=job.id,
+            idempotency_key=key,
+        )
+        return await _follow_earlier(engine, job, deadline, view)
+    job.on(view.event)
+    journal_key = engine.journal_key(job) if isinstance(engine, DurableEngine) else None
+    if journal_key is not None and isinstance(engine, DurableEngine):
+        for provider, url in base_urls.items():
+            if provider == spec.provider.id:
+                note_sent_to(engine.journal, journal_key, provider, url)
+        # Said now, not only on Ctrl-C: a crash or a closed terminal may come first.
+        view.message(f"journal key {journal_key}, provider id {job.id}", journal_key=journal_key, job_id=job.id)
+    try:
+        if not isinstance(engine, DurableEngine):
+            return await _deliver_unjournaled(engine, job, configs, env, deadline, view)
+        return await _deliver_journaled(engine, job, env, deadline, view)
+    except asyncio.CancelledError:
+        await _ask_about_cancel(job, journal_key, view, sys.stdin.isatty(), sandboxed=sandboxed)
+        raise
+
+
+async def _follow_earlier(engine: Engine, job: Job, deadline: float | None, view: ProgressView) -> Delivered:
+    """A job found under an idempotency key: its result, from the journal when it is there, else by polling.
+
+    Its delivery belongs to the run that submitted it (or to ``wan-engine resume``): this one only reads.
+    """
+    if isinstance(engine, DurableEngine):
+        record = engine.journal.get(job.id)
+        if record is not None and record.result is not None and record.result.video_urls:
+            return Delivered(
+                record.result.video_urls[0], tuple((s.name, s.location, s.error) for s in record.sinks if s.location)
+            )
+    job.on(view.event)
+    result = await job.wait(deadline=deadline)
+    return Delivered(result.video_url)
 
 
 async def _deliver_journaled(
@@ -282,6 +375,13 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         for config in configs:
             config.check()
         journal = _journal_for(values)
+        if values["callbacks_url"] and not values["callbacks_on"] and journal is None:
+            raise click.UsageError(
+                "--callbacks-url without --callbacks-on needs the journal the receiver writes to: "
+                "add --journal FILE (the one `wan-engine receive` uses), or --callbacks-on HOST:PORT"
+            )
+        budget = _budget(values)  # a bad combination is refused now, before anything is sent
+        fallbacks = _fallbacks(registry, values["fallback"], params)
         view = choose_view(
             spec.id, as_json=values["as_json"], expected_s=values["sandbox_duration"] if values["sandbox"] else None
         )
@@ -290,16 +390,25 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
             async with contextlib.AsyncExitStack() as stack:
                 base_urls: Mapping[str, str] = _base_urls(values["base_url"], spec)
                 env: Mapping[str, str] = os.environ
-                strategy: PollingStrategy | str = values["strategy"] or "adaptive"
+                strategy: PollingStrategy | str | None = values["strategy"]
                 if values["sandbox"]:
                     duration = values["sandbox_duration"]
                     sandbox = _sandboxed(registry, duration, values["sandbox_seed"])
                     base_urls, env = await stack.enter_async_context(sandbox)
                     # The spec's hints describe the real API's minutes; a sandbox job takes seconds.
                     strategy = values["strategy"] or FixedInterval(max(0.2, duration / 10))
+                push = None
+                if values["callbacks_on"]:
+                    push = await _start_receiver(
+                        stack, registry, env, values["callbacks_on"], values["callbacks_url"], view
+                    )
+                elif values["callbacks_url"]:
+                    push = _journal_push(values["callbacks_url"], journal, view)
                 return await _generate(
                     registry, spec, params, configs=configs, journal=journal, base_urls=base_urls, env=env,
                     strategy=strategy, deadline=values["deadline"], view=view, sandboxed=values["sandbox"],
+                    push=push,
+                    max_usd=budget, key=values["key"], tags=tuple(values["tag"]), fallbacks=fallbacks,
                 )  # fmt: skip
 
         try:
@@ -356,11 +465,26 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         click.Option(
             ["--strategy"],
             default=None,
-            help="Polling strategy plugin: fixed, exponential, adaptive (the default), or a third-party one.",
+            help="Polling strategy plugin: fixed, exponential, adaptive, learned, or a third-party one. Default: "
+            "learned from the journal's finished jobs once there are any, else adaptive.",
         ),
         click.Option(["--deadline"], type=float, help="Stop waiting after this many seconds (the job keeps running)."),
         click.Option(["--base-url"], help="Talk to this base URL instead of the provider's."),
         click.Option(["--sandbox"], is_flag=True, help="Run against a local sandbox in this process: no key, no cost."),
+        click.Option(
+            ["--callbacks-on"],
+            metavar="HOST:PORT",
+            callback=_check_listen,
+            help="Receive the provider's callbacks on this address (push, with polling as a safety net); "
+            "providers without callbacks are polled as usual.",
+        ),
+        click.Option(
+            ["--callbacks-url"],
+            metavar="URL",
+            help="The public URL the provider reaches the receiver at (default http://HOST:PORT); "
+            "the provider's id is appended. Without --callbacks-on: a `wan-engine receive` elsewhere, "
+            "which passes callbacks on through the journal.",
+        ),
         click.Option(
             ["--sandbox-duration"],
             type=float,
@@ -378,6 +502,28 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
             help=f"Journal file (default: ${JOURNAL_ENV}, else the user data folder; none with --sandbox).",
         ),
         click.Option(["--no-journal"], is_flag=True, help="Keep no journal: a crash loses track of the job."),
+        click.Option(
+            ["--max-usd"],
+            type=click.FloatRange(min=0),
+            help="Refuse, before anything is sent, a job whose estimate (the spec's price data) exceeds this.",
+        ),
+        click.Option(
+            ["--budget-since"],
+            type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+            help="With --max-usd: also count what the journal's jobs since this date (UTC) cost or may have cost.",
+        ),
+        click.Option(
+            ["--key"],
+            help="Idempotency key: a run with the same key and parameters returns the earlier job instead of "
+            "paying again (across processes sharing the journal; keys expire after 24 h).",
+        ),
+        click.Option(
+            ["--fallback"],
+            multiple=True,
+            help="Another model to try, in order, only after this one's submit was refused or its job failed "
+            "(never after a timeout or an unknown outcome: no double charge). Repeatable.",
+        ),
+        click.Option(["--tag"], multiple=True, help="Label the job in the spend ledger (repeatable; see spend)."),
     ]
     return click.Command(
         spec.id,
@@ -388,6 +534,33 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
     )
 
 
+def _fallbacks(registry: SpecRegistry, names: Sequence[str], params: Mapping[str, Any]) -> list[ModelSpec]:
+    """The --fallback models, each checked against the same parameters now, before anything is sent."""
+    specs = []
+    for name in names:
+        try:
+            fallback = registry.model(name)
+            prepare(fallback, dict(params))
+        except UnknownModelError as exc:
+            raise click.UsageError(f"--fallback: {exc}") from None
+        except ParameterValidationError as exc:
+            problems = "; ".join(f"{v.path}: {v.message}" for v in exc.violations)
+            raise click.UsageError(
+                f"--fallback {name} does not take these parameters ({problems}); nothing was sent"
+            ) from None
+        specs.append(fallback)
+    return specs
+
+
+def _budget(values: Mapping[str, Any]) -> Budget | None:
+    if values["max_usd"] is None:
+        if values["budget_since"] is not None:
+            raise click.UsageError("--budget-since needs --max-usd")
+        return None
+    since = values["budget_since"]
+    return Budget(values["max_usd"], since=since.replace(tzinfo=UTC) if since is not None else None)
+
+
 def _journal_for(values: Mapping[str, Any]) -> Path | None:
     """Real jobs are journaled by default (they cost money); sandbox jobs only when asked, since a
     later ``wan-engine resume`` could not reach the sandbox that ran them."""
@@ -396,6 +569,51 @@ def _journal_for(values: Mapping[str, Any]) -> Path | None:
     if values["journal"]:
         return Path(values["journal"])
     return None if values["sandbox"] else journal_path()
+
+
+def _check_listen(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, int] | None:
+    if value is None:
+        return None
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT (e.g. 0.0.0.0:8787)")
+    return host, int(port)
+
+
+async def _start_receiver(
+    stack: contextlib.AsyncExitStack,
+    registry: SpecRegistry,
+    env: Mapping[str, str],
+    listen: tuple[str, int],
+    public_url: str | None,
+    view: ProgressView,
+) -> Any:
+    """The callback receiver on its own port for the length of the run; the hub the engine waits on."""
+    from wan_engine.client.push import PushHub
+    from wan_engine.receiver.app import CallbackReceiver, ReceiverServer
+
+    host, port = listen
+    hub = PushHub(public_url or f"http://{host}:{port}")
+    server = await stack.enter_async_context(ReceiverServer(CallbackReceiver(registry, hub, env=env), host, port))
+    if not public_url:
+        hub.public_url = str(server.url)
+    # A URL may carry a token in its query: shown without it, like every URL we print.
+    view.message(f"receiving callbacks at {redact(hub.public_url)}/PROVIDER (listening on {server.url})")
+    return hub
+
+
+def _journal_push(public_url: str, journal: Path | None, view: ProgressView) -> Any:
+    """Push through a receiver in another process (``wan-engine receive``), which records callbacks in
+    the journal this run reads: the run needs that journal."""
+    from wan_engine.client.push import PushHub
+
+    if journal is None:
+        raise click.UsageError(
+            "--callbacks-url without --callbacks-on needs the journal the receiver writes to: "
+            "add --journal FILE (the one `wan-engine receive` uses), or --callbacks-on HOST:PORT"
+        )
+    view.message(f"callbacks go to {redact(public_url.rstrip('/'))}/PROVIDER and reach this run through {journal}")
+    return PushHub(public_url)
 
 
 def _base_urls(base_url: str | None, spec: ModelSpec) -> dict[str, str]:

@@ -277,7 +277,10 @@ def _not_advanced(outcome: JobOutcome) -> str | None:
 )
 @click.option("--deadline", type=float, default=None, help="Stop polling a job after this many s (it stays resumable).")
 @click.option(
-    "--strategy", default="adaptive", show_default=True, help="Polling strategy plugin: fixed, exponential, adaptive."
+    "--strategy",
+    default=None,
+    help="Polling strategy plugin: fixed, exponential, adaptive, learned. "
+    "Default: learned from the journal's finished jobs once there are any, else adaptive.",
 )
 @click.option("--json", "as_json", is_flag=True, help="The resume report as JSON.")
 @click.pass_context
@@ -287,7 +290,7 @@ def resume(
     journal_file: str | None,
     base_urls: tuple[str, ...],
     deadline: float | None,
-    strategy: str,
+    strategy: str | None,
     as_json: bool,
 ) -> None:
     """Finish unfinished jobs (all, or the KEYs given): poll, deliver. Never re-submits.

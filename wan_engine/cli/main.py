@@ -55,9 +55,12 @@ pass_context = click.make_pass_decorator(Context)
 LAZY_COMMANDS = {
     "generate": ("wan_engine.cli.generate:generate_command", "Submit a job for MODEL, wait, and download the video."),
     "sandbox": ("wan_engine.cli.sandbox:sandbox_command", "Serve the fake provider built from the specs."),
+    "receive": ("wan_engine.cli.receive:receive_command", "Receive provider callbacks into the journal (push)."),
     "plugins": ("wan_engine.cli.plugins:plugins", "List installed plugins (strategies, sinks, specs)."),
     "jobs": ("wan_engine.cli.journal:jobs", "List the jobs in the journal; jobs dismiss KEY closes one."),
     "status": ("wan_engine.cli.journal:status", "Show one journaled job and its history."),
+    "batch": ("wan_engine.cli.batch:batch_command", "Run many jobs (JSON lines) within the providers' limits."),
+    "spend": ("wan_engine.cli.spend:spend", "What the journal's jobs cost, by model, day or tag (--json)."),
     "resume": ("wan_engine.cli.journal:resume", "Finish unfinished jobs (or KEY): poll, deliver. Never re-submits."),
     "worker": ("wan_engine.cli.worker:worker_command", "Run jobs from a Temporal task queue (temporal extra)."),
     "spec": ("wan_engine.cli.spec:spec_group", "Write and check spec files."),

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from wan_engine.sandbox.callbacks import CallbackFaults
 from wan_engine.sandbox.config import SandboxConfig
 from wan_engine.sandbox.faults import FaultPlan
 from wan_engine.sandbox.server import Sandbox
@@ -19,6 +20,29 @@ def _fault_plan(_ctx: click.Context, _param: click.Parameter, texts: tuple[str, 
         return FaultPlan.parse(texts)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
+
+
+_CALLBACK_FAULT_NAMES = {
+    "drop": "drop", "duplicate": "duplicate", "late": "late_s", "out_of_order": "out_of_order",
+    "bad_signature": "bad_signature", "attempts": "attempts",
+}  # fmt: skip
+
+
+def _callback_faults(_ctx: click.Context, _param: click.Parameter, text: str | None) -> CallbackFaults:
+    """``drop=0.5,duplicate=1,late=2,out_of_order=0.2,bad_signature=0.1,attempts=3``."""
+    if not text:
+        return CallbackFaults()
+    values: dict[str, float | int] = {}
+    for item in text.split(","):
+        name, _, value = item.partition("=")
+        field = _CALLBACK_FAULT_NAMES.get(name.strip())
+        if field is None:
+            raise click.BadParameter(f"unknown callback fault {name!r}; known: {', '.join(_CALLBACK_FAULT_NAMES)}")
+        try:
+            values[field] = int(value) if field == "attempts" else float(value)
+        except ValueError:
+            raise click.BadParameter(f"{name}={value!r} is not a number") from None
+    return CallbackFaults(**values)  # type: ignore[arg-type]
 
 
 def fresh_seed(seed: int | None) -> int:
@@ -38,6 +62,10 @@ def _announce(sandbox: Sandbox) -> None:
         if provider.auth.scheme != "none" and provider.auth.env:
             key = sandbox.config.api_key or "any-non-empty-value"
             lines.append(f"    export {provider.auth.env}={key}")
+        callbacks = provider.callbacks
+        if callbacks is not None and callbacks.signature.secret_env:
+            # The sandbox's own, published test secret (not a credential): the receiver needs it.
+            lines.append(f"    export {callbacks.signature.secret_env}={sandbox.config.callback_secret}")
     click.echo("\n".join(lines))
     sys.stdout.flush()  # piped stdout is block-buffered: a script waiting for the URLs would wait forever
 
@@ -58,6 +86,11 @@ def _announce(sandbox: Sandbox) -> None:
     help="A fault rule, REQUEST:KIND[:key=value...], e.g. status:rate_limit:times=2:retry_after=1 (repeatable).",
 )
 @click.option(
+    "--callback-faults", callback=_callback_faults, metavar="NAME=VALUE,...",
+    help="How callbacks misbehave: drop, duplicate, out_of_order, bad_signature (probabilities), "
+    "late (seconds), attempts (tries when the receiver is down), e.g. drop=0.5,late=2.",
+)
+@click.option(
     "--specs", "spec_dirs", multiple=True, type=click.Path(exists=True, file_okay=False),
     help="An extra folder of spec files (repeatable).",
 )
@@ -71,6 +104,7 @@ def sandbox_command(
     result_ttl: float | None,
     media_size: int | None,
     faults: FaultPlan,
+    callback_faults: CallbackFaults,
     spec_dirs: tuple[str, ...],
 ) -> None:
     """Serve every provider's API locally, from the specs, with simulated jobs and optional faults."""
@@ -82,6 +116,7 @@ def sandbox_command(
         result_ttl_s=result_ttl,
         media_size=media_size,
         faults=faults,
+        callback_faults=callback_faults,
     )
     try:
         Sandbox(SpecRegistry.discover(spec_dirs), config).run_forever(host, port, on_ready=_announce)

@@ -53,5 +53,20 @@ class Failed:
     at: float
 
 
-Event = Submitted | StatusChanged | Progress | Completed | Failed
+@attrs.frozen
+class CostReported:
+    """The provider said what the job cost, on its submit or status answer (where the spec's ``cost`` block says).
+
+    ``figures`` are every figure read (e.g. credits_used, usd_spent); ``usd`` is the
+    one the spec names as US dollars, or None when the provider reports no money.
+    """
+
+    job_id: str
+    figures: dict[str, float | int]
+    usd: float | None
+    answer: str
+    at: float
+
+
+Event = Submitted | StatusChanged | Progress | Completed | Failed | CostReported
 TERMINAL_EVENTS = (Completed, Failed)

@@ -16,6 +16,11 @@ The order of calls is the contract a durable interceptor relies on:
    read, before the Job exists or any event fires;
 3. or ``failed(error)`` — the submit raised (refused, or outcome unknown);
 4. ``started(job)`` — the Job exists; subscribe to its events with ``job.on``.
+
+What a submit carries beyond its parameters (tags for the spend ledger, the
+estimate) reaches an interceptor that defines ``begin_submit_with(spec,
+params, deliver_to, options)`` instead of ``begin_submit``; the engine calls
+whichever it has, so interceptors written before options existed still work.
 """
 
 from __future__ import annotations
@@ -23,9 +28,23 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import attrs
+
 if TYPE_CHECKING:
     from wan_engine.client.job import Job
     from wan_engine.spec.model import ModelSpec
+    from wan_engine.spec.pricing import Estimate
+
+
+@attrs.frozen
+class SubmitOptions:
+    """The parts of a submit that are not model parameters, for interceptors that keep accounts."""
+
+    tags: tuple[str, ...] = ()
+    """Free labels for the spend ledger (``wan-engine spend --by tag``)."""
+    estimate: Estimate | None = None
+    """The spec's price estimate for these parameters (spec/pricing.py), None when unpriced."""
+    idempotency_key: str | None = None
 
 
 class SubmitAttempt(Protocol):

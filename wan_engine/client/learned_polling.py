@@ -169,6 +169,17 @@ class Learned:
         lam = self.price(distribution, min_gap, max_gap)
         return gap(distribution, ctx.elapsed_s, lam, min_gap=min_gap, max_gap=max_gap)
 
+    def expected_total_s(self, ctx: PollContext) -> float | None:
+        """``E[T | T > elapsed]``: the expected duration of a job not finished after ``ctx.elapsed_s``."""
+        distribution = self.distribution(ctx)
+        if distribution is None:
+            return None
+        t = max(0.0, ctx.elapsed_s)
+        survival = distribution.survival(t) if t > 0 else 1.0
+        if survival < 1e-9:
+            return t  # far beyond anything seen: no better guess than "about now"
+        return distribution.partial_mean(t, math.inf) / survival
+
     def expected(self, ctx: PollContext) -> ScheduleCost | None:
         """Expected reads and delay for a job like this one (for a progress display or a report)."""
         distribution = self.distribution(ctx)

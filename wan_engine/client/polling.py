@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -39,6 +39,27 @@ class PollContext:
 
 class PollingStrategy(Protocol):
     def next_delay(self, ctx: PollContext) -> float: ...
+
+
+@runtime_checkable
+class LearnsDurations(Protocol):
+    """A strategy that wants to hear how long finished jobs took (the wait loop tells it).
+
+    A poller only knows that a job finished after ``after_s`` (the last read that
+    saw it unfinished) and by ``by_s`` (the read that saw it done), in seconds
+    since submission.
+    """
+
+    def observe_between(self, model: str, params: Mapping[str, Any] | None, after_s: float, by_s: float) -> None: ...
+
+
+@runtime_checkable
+class EstimatesDuration(Protocol):
+    """A strategy that can say how long a job like this is expected to take in all, given it has not
+    finished after ``ctx.elapsed_s``: the progress display's ETA then comes from the same estimate as
+    the schedule."""
+
+    def expected_total_s(self, ctx: PollContext) -> float | None: ...
 
 
 def bounded_delay(proposed: float, ctx: PollContext) -> float:

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import random
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +31,8 @@ from urllib.parse import quote
 import aiohttp
 import attrs
 
+from wan_engine.client.gate import Gate
+from wan_engine.client.pacing import Pacer
 from wan_engine.client.retry_after import parse_retry_after
 from wan_engine.clock import Clock, SystemClock
 from wan_engine.errors import (
@@ -100,6 +101,7 @@ class ProviderClient:
         connection_limit: int = 100,
         connector_factory: Callable[[], aiohttp.BaseConnector] | None = None,
         limits: Limits | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         """``connector_factory`` chooses how connections are made (the replay harness passes one
         that cannot connect at all); by default, keep-alive TCP with ``connection_limit``."""
@@ -113,7 +115,11 @@ class ProviderClient:
         self._rng = rng or random.Random()
         self._connector_factory = connector_factory or (lambda: aiohttp.TCPConnector(limit=connection_limit))
         self.limits = limits or Limits()
+        self.pacer = pacer or Pacer(self.clock)
+        """Keeps submits and polls under each provider's documented rate (client/pacing.py)."""
         self.requests_sent = 0
+        self.connection_limit = connection_limit
+        self._gate: Gate | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -130,6 +136,20 @@ class ProviderClient:
         if self._session is not None and self._owns_session:
             await self._session.close()
         self._session = None
+        self._gate = None
+
+    @property
+    def gate(self) -> Gate:
+        """At most ``connection_limit`` requests being built, sent or read at once.
+
+        aiohttp's connector limits connections too, but only after it has built the whole
+        request (URL, headers, a ClientRequest, a middleware chain): with 100,000 jobs due at
+        once that was ~4 KiB of waiting request per job. Waiting here costs one small future
+        (client/gate.py: asyncio.Semaphore is quadratic in its waiters on Python 3.11).
+        """
+        if self._gate is None:
+            self._gate = Gate(self.connection_limit)
+        return self._gate
 
     # -- building requests -------------------------------------------------------------
 
@@ -149,9 +169,10 @@ class ProviderClient:
                     f"the API key in {auth.env} contains a line break or NUL: fix the {auth.env} value",
                     job_id=job_id,
                 )
-            headers[auth.header] = f"Bearer {key}" if auth.scheme == "bearer" else key
+            headers[auth.header] = f"Bearer {key}" if auth.scheme == "bearer" else f"{auth.prefix or ''}{key}"
         if provider.request_id_header:
-            headers[provider.request_id_header] = uuid.uuid4().hex
+            # A correlation id, not a secret: 128 random bits without a system call per request.
+            headers[provider.request_id_header] = f"{self._rng.getrandbits(128):032x}"
         return headers
 
     def secrets(self, provider: ProviderSpec) -> list[str]:
@@ -159,8 +180,18 @@ class ProviderClient:
         key = self._env.get(provider.auth.env) if provider.auth.scheme != "none" and provider.auth.env else None
         return [key] if key else []
 
-    def url(self, provider: ProviderSpec, endpoint: Endpoint, job_id: str | None = None) -> str:
+    def url(
+        self,
+        provider: ProviderSpec,
+        endpoint: Endpoint,
+        job_id: str | None = None,
+        path_vars: Mapping[str, str] | None = None,
+    ) -> str:
+        """The endpoint's URL: ``{id}`` is the job id (quoted); ``{model}`` and a model's own path
+        variables (fal's ``{app}``) are the model's names, which may hold slashes."""
         path = endpoint.path.replace("{id}", quote(job_id or "", safe=""))
+        for name, value in (path_vars or {}).items():
+            path = path.replace("{" + name + "}", value)
         return self.base_url(provider) + path
 
     @staticmethod
@@ -200,32 +231,46 @@ class ProviderClient:
     # -- one exchange ------------------------------------------------------------------
 
     async def _exchange(
-        self, provider: ProviderSpec, endpoint: Endpoint, job_id: str | None, body: Any = None
+        self,
+        provider: ProviderSpec,
+        endpoint: Endpoint,
+        job_id: str | None,
+        body: Any = None,
+        path_vars: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> Response:
         """Send one request (no redirects followed) and read its JSON within the limits.
 
         Network failures propagate as aiohttp errors; an answer too large or too deep
         comes back as ``_Unreadable`` with the reason, like a body that is not JSON.
         """
-        headers = self._headers(provider, endpoint, job_id)
-        self.requests_sent += 1
-        async with self.session.request(
-            endpoint.method,
-            self.url(provider, endpoint, job_id),
-            params=self.query(endpoint, job_id) or None,
-            json=body if endpoint.method not in ("GET", "DELETE") else None,
-            headers=headers,
-            allow_redirects=False,
-        ) as response:
-            # Method, path and status only: headers (the key) and bodies are never logged.
-            log.debug("%s %s -> %s", endpoint.method, response.url.path, response.status)
-            if 300 <= response.status < 400:
-                return Response(response.status, _Unreadable(b"", "a redirect"), dict(response.headers))
-            raw = await self._read_capped(response)
-            if raw is None:
-                reason = f"an answer larger than {self.limits.max_answer_bytes} bytes"
-                return Response(response.status, _Unreadable(b"", reason), dict(response.headers))
-            return Response(response.status, self._redacted(provider, self._parse(raw)), dict(response.headers))
+        # The provider's documented rate first (client/pacing.py), outside the gate: a request
+        # waiting for its turn holds no connection slot.
+        if job_id is None:
+            await self.pacer.wait(provider, "submit")
+        elif endpoint is provider.status:
+            await self.pacer.wait(provider, "status")
+        async with self.gate:  # the wait for a slot holds no request yet (see ``gate``)
+            headers = {**self._headers(provider, endpoint, job_id), **(extra_headers or {})}
+            self.requests_sent += 1
+            async with self.session.request(
+                endpoint.method,
+                self.url(provider, endpoint, job_id, path_vars),
+                params={**self.query(endpoint, job_id), **(extra_query or {})} or None,
+                json=body if endpoint.method not in ("GET", "DELETE") else None,
+                headers=headers,
+                allow_redirects=False,
+            ) as response:
+                # Method, path and status only: headers (the key) and bodies are never logged.
+                log.debug("%s %s -> %s", endpoint.method, response.url.path, response.status)
+                if 300 <= response.status < 400:
+                    return Response(response.status, _Unreadable(b"", "a redirect"), dict(response.headers))
+                raw = await self._read_capped(response)
+                if raw is None:
+                    reason = f"an answer larger than {self.limits.max_answer_bytes} bytes"
+                    return Response(response.status, _Unreadable(b"", reason), dict(response.headers))
+                return Response(response.status, self._redacted(provider, self._parse(raw)), dict(response.headers))
 
     def _redacted(self, provider: ProviderSpec, document: Any) -> Any:
         """The answer with the key removed wherever it is echoed, before any status, message or journal
@@ -257,25 +302,36 @@ class ProviderClient:
             return None
         limit = self.limits.max_json_depth
         try:
-            document = json.loads(raw, parse_constant=_reject_constant)
+            document = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
         except RecursionError:
             return _Unreadable(b"", f"JSON nested deeper than {limit} levels")
         except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
             return _Unreadable(raw[:200], "not JSON")
-        if _deeper_than(document, limit):
+        if raw.count(b"[") + raw.count(b"{") > limit and _deeper_than(document, limit):  # else it cannot be
             return _Unreadable(b"", f"JSON nested deeper than {limit} levels")
         return document
 
     # -- submit: never pay twice -------------------------------------------------------
 
-    async def submit(self, spec: ModelSpec, body: Any) -> Response:
+    async def submit(
+        self,
+        spec: ModelSpec,
+        body: Any,
+        extra_query: Mapping[str, str] | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Response:
+        """``extra_query``: query parameters added to this submit (a callback URL, for providers that
+        take it there), never logged (only method, path and status are); ``extra_headers``: headers
+        added to it (``Prefer: wait``)."""
         provider, endpoint = spec.provider, spec.submit_endpoint
         safe_statuses = frozenset(provider.resubmit_statuses)
         attempt = 0
         while True:
             attempt += 1
             try:
-                response = await self._exchange(provider, endpoint, None, body)
+                response = await self._exchange(
+                    provider, endpoint, None, body, spec.path_vars, extra_query, extra_headers
+                )
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
                 # Refused, unresolvable, or no connection within the connect timeout: the request
                 # never left, so no job can exist and sending it again cannot pay twice.
@@ -321,7 +377,7 @@ class ProviderClient:
             attempt += 1
             retry_after: float | None = None
             try:
-                response = await self._exchange(provider, endpoint, job_id)
+                response = await self._exchange(provider, endpoint, job_id, path_vars=spec.path_vars)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 text = redact(f"{what}: {type(exc).__name__}: {exc}", self.secrets(provider))
                 error: Exception = NetworkError(text, job_id=job_id)
@@ -397,6 +453,11 @@ class ProviderClient:
                 if isinstance(text, str) and "://" in text:
                     json_pointer.assign(document, pointer, redact(text))
 
+    async def result(self, spec: ModelSpec, job_id: str) -> Response:
+        """The second request some providers answer a finished job's result on (fal's response_url)."""
+        assert spec.provider.result_request is not None
+        return await self.read(spec, spec.provider.result_request, job_id, f"result of job {job_id}")
+
     async def cancel(self, spec: ModelSpec, job_id: str) -> Response:
         """Cancelling twice is harmless, so a cancel is retried like a status read."""
         assert spec.provider.cancel is not None
@@ -414,6 +475,10 @@ class _Unreadable:
 def _reject_constant(name: str) -> Any:
     """NaN and Infinity are not JSON; an answer carrying them is not used."""
     raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+"""Made once: ``json.loads`` with any option builds a new decoder (and scanner) at every call."""
 
 
 def _deeper_than(document: Any, limit: int) -> bool:

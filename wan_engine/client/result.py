@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from wan_engine.spec import pointer as json_pointer
-from wan_engine.spec.model import ModelSpec
+from wan_engine.spec.model import ModelSpec, ResultLocations
 
 
 @attrs.frozen
@@ -22,6 +22,9 @@ class Timings:
     polls: int
     submitted_wall: datetime | None = None
     completed_wall: datetime | None = None
+    finished_between_s: tuple[float, float] | None = None
+    """Seconds after submission of the last read that saw the job unfinished and of the read that saw it
+    done: all a poller knows of how long the job took (what polling strategies learn from)."""
 
     def as_record(self, delivered_at: datetime | None = None) -> dict[str, Any]:
         """Wall-clock ISO 8601 times, durations and the poll count: what sidecars and notices carry."""
@@ -57,9 +60,12 @@ class Result:
         return self.video_urls[0]
 
 
-def video_urls(spec: ModelSpec, document: Any) -> list[str]:
-    """Every location the spec names that holds a URL (a list value counts as several)."""
-    locations = spec.provider.result.video_url
+def video_urls(spec: ModelSpec, document: Any, where: ResultLocations | None = None) -> list[str]:
+    """Every location the spec names that holds a URL (a list value counts as several).
+
+    ``where``: other result locations (a callback body's), instead of the provider's.
+    """
+    locations = (where or spec.provider.result).video_url
     pointers = [locations] if isinstance(locations, str) else list(locations or [])
     urls: list[str] = []
     for pointer in pointers:
@@ -71,6 +77,6 @@ def video_urls(spec: ModelSpec, document: Any) -> list[str]:
     return urls
 
 
-def metadata(spec: ModelSpec, document: Any) -> dict[str, Any]:
-    values = {name: json_pointer.resolve(document, p) for name, p in spec.provider.result.metadata.items()}
+def metadata(spec: ModelSpec, document: Any, where: ResultLocations | None = None) -> dict[str, Any]:
+    values = {name: json_pointer.resolve(document, p) for name, p in (where or spec.provider.result).metadata.items()}
     return {k: v for k, v in values.items() if v is not None}

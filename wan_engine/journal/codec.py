@@ -34,6 +34,7 @@ def result_to_json(result: ResultRecord) -> str:
             "metadata": dict(result.metadata),
             "completed_at": None if result.completed_at is None else iso(result.completed_at),
             "polls": result.polls,
+            "finished_between_s": None if result.finished_between_s is None else list(result.finished_between_s),
         }
     )
 
@@ -43,7 +44,14 @@ def result_from_json(text: str | None) -> ResultRecord | None:
         return None
     data = json.loads(text)
     completed = parse_time(data.get("completed_at"))
-    return ResultRecord(tuple(data["video_urls"]), data.get("metadata") or {}, completed, data.get("polls", 0))
+    between = data.get("finished_between_s")
+    return ResultRecord(
+        tuple(data["video_urls"]),
+        data.get("metadata") or {},
+        completed,
+        data.get("polls", 0),
+        (float(between[0]), float(between[1])) if between else None,
+    )
 
 
 def config_from_json(text: str, name: str) -> SinkConfig:

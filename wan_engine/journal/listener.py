@@ -11,9 +11,10 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING
 
-from wan_engine.client.events import Completed, Event, Failed, Progress, StatusChanged
+from wan_engine.client.events import Completed, CostReported, Event, Failed, Progress, StatusChanged
 from wan_engine.crashpoints import crashpoint
 from wan_engine.errors import JobCancelledError
+from wan_engine.journal.ledger import record_charge_quietly
 from wan_engine.journal.records import JournalState, ResultRecord
 from wan_engine.journal.store import JournalStore
 
@@ -37,9 +38,14 @@ class JournalRecorder:
             self.journal.record_status(self.key, event.state, event.provider_status, wall)
         elif isinstance(event, Completed):
             result = event.result
-            record = ResultRecord(tuple(result.video_urls), dict(result.metadata), wall, result.timings.polls)
+            timings = result.timings
+            record = ResultRecord(
+                tuple(result.video_urls), dict(result.metadata), wall, timings.polls, timings.finished_between_s
+            )
             self.journal.record_result(self.key, record, wall)
             crashpoint("poll.after_terminal_journal")
+        elif isinstance(event, CostReported):
+            record_charge_quietly(self.journal, self.key, wall, usd=event.usd, figures=event.figures)
         elif isinstance(event, Failed):
             error = event.error
             state = JournalState.CANCELLED if isinstance(error, JobCancelledError) else JournalState.FAILED

@@ -91,6 +91,9 @@ class ResultRecord:
     metadata: Mapping[str, Any] = attrs.field(factory=dict)
     completed_at: datetime | None = None
     polls: int = 0
+    finished_between_s: tuple[float, float] | None = None
+    """Seconds after submission: the job finished after the first figure and by the second (see
+    ``Timings.finished_between_s``); what a learning polling strategy reads back from the journal."""
 
 
 @attrs.frozen
@@ -158,3 +161,23 @@ class Claim:
     taken: bool
     owner: str
     expires_at: float
+
+
+@attrs.frozen
+class ChargeRecord:
+    """One job's line in the spend ledger: what the provider reported, what the spec estimated, and its state.
+
+    Every job has one (a job journaled before the ledger existed has no figures).
+    """
+
+    key: str
+    model: str
+    state: JournalState
+    created_at: datetime
+    provider_id: str | None = None
+    tags: tuple[str, ...] = ()
+    estimate_usd: float | None = None
+    estimate_basis: str | None = None
+    usd: float | None = None
+    """Reported by the provider, in dollars; None if it reported no money (or nothing yet)."""
+    figures: Mapping[str, float | int] = attrs.field(factory=dict)

@@ -1,7 +1,8 @@
 """The SQLite journal's tables. Bump SCHEMA_VERSION and add a migration when they change.
 
-``fences`` was added without a bump: ``CREATE TABLE IF NOT EXISTS`` adds it to an older file,
-and an older engine that ignores it still reads and writes every other table correctly.
+``fences``, ``charges`` and ``idempotency_keys`` were added without a bump: ``CREATE TABLE IF NOT
+EXISTS`` adds them to an older file, and an older engine that ignores them still reads and writes
+every other table correctly.
 """
 
 SCHEMA_VERSION = 1
@@ -58,5 +59,25 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE TABLE IF NOT EXISTS fences (
     job_key TEXT PRIMARY KEY REFERENCES jobs (key),
     epoch   INTEGER NOT NULL                   -- +1 each time the job changes hands, and writes carry the one they hold
+);
+CREATE TABLE IF NOT EXISTS charges (
+    job_key        TEXT PRIMARY KEY REFERENCES jobs (key),
+    tags           TEXT,                       -- JSON array of labels
+    estimate_usd   REAL,                       -- from the spec's pricing block: an estimate, never a bill
+    estimate_basis TEXT,
+    usd            REAL,                       -- what the provider reported, in US dollars
+    figures        TEXT,                       -- JSON object: every cost figure the provider reported
+    updated_at     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    name        TEXT PRIMARY KEY,              -- the caller's key: the primary key is what makes a key atomic
+    token       TEXT NOT NULL,                 -- random per submit: the row's holder sends, others wait
+    fingerprint TEXT NOT NULL,                 -- SHA-256 of model + parameters
+    model       TEXT NOT NULL,
+    params      TEXT NOT NULL,                 -- JSON, to name what differs when a key is reused
+    state       TEXT NOT NULL,                 -- pending | submitted | unknown
+    provider_id TEXT,
+    created_at  REAL NOT NULL,                 -- epoch seconds, wall clock
+    expires_at  REAL NOT NULL
 );
 """

@@ -35,10 +35,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from wan_engine.client.idempotency import KeyRecord, Settlement
 from wan_engine.errors import JournalError, JournalUnwritableError, LeaseLostError
 from wan_engine.journal import codec
 from wan_engine.journal.owner import is_dead
-from wan_engine.journal.records import Claim, DeliveryState, HistoryEntry, JobRecord, JournalState, ResultRecord
+from wan_engine.journal.records import (
+    ChargeRecord,
+    Claim,
+    DeliveryState,
+    HistoryEntry,
+    JobRecord,
+    JournalState,
+    ResultRecord,
+)
 from wan_engine.journal.schema import DDL, SCHEMA_VERSION
 from wan_engine.redaction import redact
 from wan_engine.sinks.config import SinkConfig
@@ -421,3 +430,95 @@ class SqliteJournal:
                 )
                 return
             db.execute("DELETE FROM leases WHERE job_key = ? AND owner = ?", (key, owner))
+
+    # -- money ---------------------------------------------------------------------------
+
+    def record_charge(
+        self,
+        key: str,
+        at: datetime,
+        *,
+        tags: Sequence[str] | None = None,
+        estimate_usd: float | None = None,
+        estimate_basis: str | None = None,
+        usd: float | None = None,
+        figures: Mapping[str, float | int] | None = None,
+    ) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO charges (job_key, tags, estimate_usd, estimate_basis, usd, figures, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (job_key) DO UPDATE SET"
+                " tags = COALESCE(excluded.tags, charges.tags),"
+                " estimate_usd = COALESCE(excluded.estimate_usd, charges.estimate_usd),"
+                " estimate_basis = COALESCE(excluded.estimate_basis, charges.estimate_basis),"
+                " usd = COALESCE(excluded.usd, charges.usd),"
+                " figures = COALESCE(excluded.figures, charges.figures),"
+                " updated_at = excluded.updated_at",
+                (
+                    key,
+                    None if tags is None else codec.dumps(list(tags)),
+                    estimate_usd,
+                    estimate_basis,
+                    usd,
+                    None if figures is None else codec.dumps(dict(figures)),
+                    codec.iso(at),
+                ),
+            )
+
+    def charges(self) -> list[ChargeRecord]:
+        rows = self._db.execute(
+            "SELECT jobs.key, jobs.model, jobs.state, jobs.provider_id, jobs.created_at, charges.tags,"
+            " charges.estimate_usd, charges.estimate_basis, charges.usd, charges.figures"
+            " FROM jobs LEFT JOIN charges ON charges.job_key = jobs.key ORDER BY jobs.seq"
+        )
+        return [
+            ChargeRecord(
+                key=row["key"],
+                model=row["model"],
+                state=JournalState(row["state"]),
+                created_at=codec.parse_time(row["created_at"]) or datetime.fromtimestamp(0),
+                provider_id=row["provider_id"],
+                tags=tuple(json.loads(row["tags"])) if row["tags"] else (),
+                estimate_usd=row["estimate_usd"],
+                estimate_basis=row["estimate_basis"],
+                usd=row["usd"],
+                figures=json.loads(row["figures"]) if row["figures"] else {},
+            )
+            for row in rows
+        ]
+
+    def reserve_key(self, record: KeyRecord, now: float) -> KeyRecord:
+        with self._write() as db:
+            db.execute("DELETE FROM idempotency_keys WHERE name = ? AND expires_at <= ?", (record.name, now))
+            db.execute(
+                "INSERT INTO idempotency_keys"
+                " (name, token, fingerprint, model, params, state, provider_id, created_at, expires_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+                (
+                    record.name, record.token, record.fingerprint, record.model, codec.dumps(dict(record.params)),
+                    record.state, record.provider_id, record.created_at, record.expires_at,
+                ),
+            )  # fmt: skip
+            row = db.execute("SELECT * FROM idempotency_keys WHERE name = ?", (record.name,)).fetchone()
+        return KeyRecord(
+            name=row["name"],
+            token=row["token"],
+            fingerprint=row["fingerprint"],
+            model=row["model"],
+            params=json.loads(row["params"]),
+            state=row["state"],
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+            provider_id=row["provider_id"],
+        )
+
+    def settle_key(self, name: str, token: str, outcome: Settlement, provider_id: str | None = None) -> None:
+        with self._write() as db:
+            if outcome == "released":
+                db.execute("DELETE FROM idempotency_keys WHERE name = ? AND token = ?", (name, token))
+            else:
+                db.execute(
+                    "UPDATE idempotency_keys SET state = ?, provider_id = ? WHERE name = ? AND token = ?",
+                    (outcome, provider_id, name, token),
+                )

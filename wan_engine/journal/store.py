@@ -21,7 +21,15 @@ Contract every implementation must keep:
   hands); otherwise it raises ``LeaseLostError`` and changes nothing, and a
   renewing ``claim`` answers not taken;
 * nothing passed in is a credential (the engine never passes headers or
-  keys), and a store must not add any.
+  keys), and a store must not add any;
+* money (the spend ledger and idempotency keys; four methods, plain SQL a
+  server store can copy): ``record_charge`` is an upsert of one row per job in
+  which a None argument leaves that column as it was (not fenced: a ledger line
+  is added to, never taken back); ``charges`` lists every job with its ledger
+  row (a left join); ``reserve_key`` and ``settle_key`` implement
+  :class:`~wan_engine.client.idempotency.KeyStore`, each one transaction, and
+  the key's atomicity across processes comes from the database (a primary key
+  and ``INSERT ... ON CONFLICT DO NOTHING``), never from a read-then-write.
 """
 
 from __future__ import annotations
@@ -30,7 +38,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from wan_engine.journal.records import Claim, DeliveryState, HistoryEntry, JobRecord, JournalState, ResultRecord
+from wan_engine.client.idempotency import KeyRecord, Settlement
+from wan_engine.journal.records import (
+    ChargeRecord,
+    Claim,
+    DeliveryState,
+    HistoryEntry,
+    JobRecord,
+    JournalState,
+    ResultRecord,
+)
 from wan_engine.sinks.config import SinkConfig
 from wan_engine.states import JobState
 
@@ -136,5 +153,33 @@ class JournalStore(Protocol):
         ...
 
     def release(self, key: str, owner: str) -> None: ...
+
+    # -- money (spend ledger, idempotency keys) --------------------------------------------
+
+    def record_charge(
+        self,
+        key: str,
+        at: datetime,
+        *,
+        tags: Sequence[str] | None = None,
+        estimate_usd: float | None = None,
+        estimate_basis: str | None = None,
+        usd: float | None = None,
+        figures: Mapping[str, float | int] | None = None,
+    ) -> None:
+        """Add to job ``key``'s ledger row (created on first use); None leaves a column as it was."""
+        ...
+
+    def charges(self) -> list[ChargeRecord]:
+        """Every job, oldest first, with its ledger row (empty figures where it has none)."""
+        ...
+
+    def reserve_key(self, record: KeyRecord, now: float) -> KeyRecord:
+        """Drop the key's row if expired by ``now``, insert ``record`` unless a row exists, return the row."""
+        ...
+
+    def settle_key(self, name: str, token: str, outcome: Settlement, provider_id: str | None = None) -> None:
+        """Only the row holding ``token``: delete it (released) or set its state and provider id."""
+        ...
 
     def close(self) -> None: ...

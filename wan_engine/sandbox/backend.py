@@ -8,6 +8,7 @@ import itertools
 
 from aiohttp import web
 
+from wan_engine.sandbox.callbacks import CallbackSender
 from wan_engine.sandbox.config import SandboxConfig
 from wan_engine.sandbox.faults import FaultInjector, FaultKind, FaultRule, Fired, RequestKind
 from wan_engine.sandbox.jobs import JobBook, SandboxJob
@@ -17,6 +18,7 @@ from wan_engine.sandbox.responses import (
     error_document,
     fault_status,
     hang_up_when_they_do,
+    result_document,
     retry_after,
     status_document,
     submit_document,
@@ -34,6 +36,9 @@ class Backend:
         self.faults = FaultInjector(config.faults, config.seed)
         self.media = MediaLibrary(config.media_size, config.seed)
         self._request_numbers = itertools.count(1)
+        self.callbacks = CallbackSender(
+            config.callback_faults, config.callback_secret, config.seed, config.clock, config.wall_clock
+        )
 
     def now(self) -> float:
         return self.config.clock()
@@ -55,6 +60,9 @@ class Backend:
     def status_document(self, request: web.Request, job: SandboxJob) -> object:
         media_size = self.media.source_for(job.id).size
         return status_document(job, job.state_at(self.now()), self.media_url(request, job), media_size)
+
+    def result_document(self, request: web.Request, job: SandboxJob) -> object:
+        return result_document(job, self.media_url(request, job), self.media.source_for(job.id).size)
 
     def submit_document(self, request: web.Request, job: SandboxJob) -> object:
         media_size = self.media.source_for(job.id).size

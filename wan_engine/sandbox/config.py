@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 
+from wan_engine.sandbox.callbacks import DEFAULT_SECRET, CallbackFaults
 from wan_engine.sandbox.faults import FaultPlan
 
 
@@ -35,3 +36,7 @@ class SandboxConfig:
     wall_clock: Callable[[], float] = time.time
     """Epoch seconds for HTTP dates (Retry-After), injectable to match a client's virtual wall clock."""
     faults: FaultPlan = attrs.field(factory=FaultPlan)
+    callback_faults: CallbackFaults = attrs.field(factory=CallbackFaults)
+    """How callbacks (for providers that declare them) misbehave."""
+    callback_secret: str = attrs.field(default=DEFAULT_SECRET, repr=False)
+    """The Standard Webhooks secret the sandbox signs callbacks with (give the receiver the same)."""

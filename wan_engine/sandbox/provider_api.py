@@ -7,13 +7,16 @@ provider and model specs, so this module never names a provider.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from typing import Any
 
 from aiohttp import web
 
 from wan_engine.errors import ParameterValidationError
 from wan_engine.sandbox.backend import Backend
+from wan_engine.sandbox.callbacks import take_callback_url
 from wan_engine.sandbox.faults import FaultKind, Fired, RequestKind
 from wan_engine.sandbox.jobs import SandboxJob
 from wan_engine.sandbox.responses import cancel_document, cost_headers, drop, truncated_json, unknown_task_document
@@ -21,14 +24,16 @@ from wan_engine.spec import pointer as json_pointer
 from wan_engine.spec.body import extract_parameters, variable_pointers
 from wan_engine.spec.model import Endpoint, ModelSpec, ProviderSpec
 from wan_engine.spec.params import prepare
+from wan_engine.states import JobState
 
 ID = "{id}"
 MODEL = "{model}"
 
 
 def route_path(template: str) -> str:
-    """An aiohttp route for a spec path: model names hold slashes, so {model} spans segments."""
-    return template.replace(MODEL, "{model:.+}")
+    """An aiohttp route for a spec path: model names (and a model's own path variables, fal's {app})
+    hold slashes, so every variable but {id} spans segments."""
+    return re.sub(r"\{(?!id\})(\w+)\}", r"{\1:.+}", template)
 
 
 def _query_key(endpoint: Endpoint) -> str | None:
@@ -46,6 +51,8 @@ class ProviderApi:
         """The provider's routes, to be mounted under its id."""
         app = web.Application()
         endpoints = [(self.provider.submit, self.submit), (self.provider.status, self.status)]
+        if self.provider.result_request is not None:
+            endpoints.append((self.provider.result_request, self.result))
         if self.provider.cancel is not None:
             endpoints.append((self.provider.cancel, self.cancel))
         for endpoint, handler in endpoints:
@@ -75,6 +82,8 @@ class ProviderApi:
         if auth.scheme == "bearer":
             scheme, _, sent = sent.partition(" ")
             sent = sent.strip() if scheme.lower() == "bearer" else ""
+        elif auth.prefix:
+            sent = sent.removeprefix(auth.prefix.strip()).strip() if sent.startswith(auth.prefix.strip()) else ""
         if not sent:
             how = f"'{auth.header}: Bearer KEY'" if auth.scheme == "bearer" else f"the {auth.header} header"
             return f"Missing API key: send it in {how}"
@@ -142,6 +151,8 @@ class ProviderApi:
         header_problems = self._header_problems(spec, request)
         if header_problems:
             return self._error(request, 400, "; ".join(header_problems))
+        callbacks = self.provider.callbacks
+        callback_url = take_callback_url(callbacks, body, request.query) if callbacks is not None else None
         params = extract_parameters(spec.submit_endpoint.body, body)
         try:
             prepare(spec, params)
@@ -149,7 +160,21 @@ class ProviderApi:
             details = "; ".join(str(v) for v in exc.violations)
             return self._error(request, 400, f"Body validation error! {details}")
         job = backend.book.create(spec, params, backend.duration_for(spec), fired.job_failure)
+        if callback_url is not None:
+            media_size = backend.media.source_for(job.id).size
+            backend.callbacks.expect(job, callback_url, backend.media_url(request, job), media_size)
+        await self._hold_if_asked(request, job)
         return self._answer(request, backend.submit_document(request, job), fired, cost_headers(job, "submit"))
+
+    async def _hold_if_asked(self, request: web.Request, job: SandboxJob) -> None:
+        """``Prefer: wait`` (the spec's ``sync_wait``): answer once the job has ended, or after ``max_s``."""
+        hold = self.provider.sync_wait
+        if hold is None or not request.headers.get(hold.header, "").startswith(hold.value):
+            return
+        until = self.backend.now() + (hold.max_s if hold.max_s is not None else 60.0)
+        # The job ages on the sandbox's (injected) clock: nothing to await but its passing.
+        while not job.state_at(self.backend.now()).terminal and self.backend.now() < until:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
 
     async def _job_request(
         self, request: web.Request, kind: RequestKind, endpoint: Endpoint
@@ -173,6 +198,21 @@ class ProviderApi:
         state = job.state_at(self.backend.now())
         headers = cost_headers(job, "status") if state.terminal else {}
         return self._answer(request, self.backend.status_document(request, job), fired, headers)
+
+    async def result(self, request: web.Request) -> web.StreamResponse:
+        """A provider's separate result request (fal's response_url): the result once the job is done."""
+        assert self.provider.result_request is not None
+        job, fired, early = await self._job_request(request, "status", self.provider.result_request)
+        if early is not None:
+            return early
+        if job is None:
+            return self._error(request, 404, "Request not found")
+        state = job.state_at(self.backend.now())
+        if state is JobState.FAILED and job.failure is not None:
+            return self._error(request, 422, job.failure.message)
+        if state is not JobState.SUCCEEDED:
+            return self._error(request, 400, f"Request is {self.provider.canonical_status(state)}, not completed")
+        return self._answer(request, self.backend.result_document(request, job), fired)
 
     async def cancel(self, request: web.Request) -> web.StreamResponse:
         assert self.provider.cancel is not None  # the route exists only when the spec has the endpoint

@@ -130,16 +130,29 @@ def _write_cost(document: dict[str, Any], job: SandboxJob) -> None:
             json_pointer.assign(document, location, values[name])
 
 
+def status_word(provider: ProviderSpec, state: JobState) -> str:
+    """The provider's word for a state. A provider with no word for failure whose result is a
+    separate request (fal) reports a failed job as done; its result request then answers the error."""
+    if (
+        state is JobState.FAILED
+        and provider.result_request is not None
+        and JobState.FAILED not in provider.statuses.values()
+    ):
+        return provider.canonical_status(JobState.SUCCEEDED)
+    return provider.canonical_status(state)
+
+
 def status_document(job: SandboxJob, state: JobState, media_url: str, media_size: int) -> Any:
     """A status answer, in the shape the spec declares (its template, pointers and cost block)."""
     provider = job.model.provider
     template = copy.deepcopy(provider.status_template)
     document: dict[str, Any] = template if isinstance(template, dict) else {}
     json_pointer.assign(document, id_slot(provider, document), job.id)
-    json_pointer.assign(document, provider.status_pointer, provider.canonical_status(state))
+    json_pointer.assign(document, provider.status_pointer, status_word(provider, state))
     result = provider.result
     cost_elsewhere = set(provider.cost.body) if provider.cost and not _costs_on(provider, "status") else set()
-    if state is JobState.SUCCEEDED:
+    # Where the result is a second request (fal), the status answer does not carry it.
+    if state is JobState.SUCCEEDED and provider.result_request is None:
         url_pointer = first_pointer(result.video_url)
         if url_pointer:
             json_pointer.assign(document, url_pointer, media_url)
@@ -154,6 +167,20 @@ def status_document(job: SandboxJob, state: JobState, media_url: str, media_size
                 json_pointer.assign(document, location, text)
     if _costs_on(provider, "status") and state.terminal:
         _write_cost(document, job)
+    return document
+
+
+def result_document(job: SandboxJob, media_url: str, media_size: int) -> Any:
+    """The answer to a provider's separate result request (fal's response_url): the result alone."""
+    result = job.model.provider.result
+    document: dict[str, Any] = {}
+    url_pointer = first_pointer(result.video_url)
+    if url_pointer:
+        json_pointer.assign(document, url_pointer, media_url)
+    for name, pointer in result.metadata.items():
+        value = _metadata_value(name, job, media_size)
+        if value is not None:
+            _assign_if_room(document, pointer, value)
     return document
 
 

@@ -19,6 +19,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from wan_engine.sandbox.backend import Backend
+from wan_engine.sandbox.callbacks import CallbackAttempt
 from wan_engine.sandbox.config import SandboxConfig
 from wan_engine.sandbox.jobs import SandboxJob
 from wan_engine.sandbox.media_route import ROUTE, MediaRoute
@@ -62,10 +63,12 @@ class Sandbox:
         site = web.TCPSite(runner, host, port)
         await site.start()
         self._runner = runner
+        await self._backend.callbacks.start()
         bound_host, bound_port = runner.addresses[0][:2]
         self._url = f"http://{f'[{bound_host}]' if ':' in bound_host else bound_host}:{bound_port}"
 
     async def stop(self) -> None:
+        await self._backend.callbacks.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         self._runner = None
@@ -139,6 +142,15 @@ class Sandbox:
     def submit_requests(self) -> int:
         """Submit requests received, whether they created a job or not."""
         return self._backend.book.submit_requests
+
+    @property
+    def callback_log(self) -> list[CallbackAttempt]:
+        """Every callback attempt: job, event id, the receiver's HTTP status (None: unreachable), a note."""
+        return self._backend.callbacks.log
+
+    async def send_due_callbacks(self) -> int:
+        """Send the callbacks now due and wait for them (for tests that move a fake clock)."""
+        return await self._backend.callbacks.send_due()
 
     def media_sha256(self, job_id: str) -> str:
         """The SHA-256 (hex) of the file a job's result URL serves in full."""

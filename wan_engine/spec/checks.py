@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import referencing.exceptions
@@ -119,6 +120,8 @@ def model_problems(spec: ModelSpec) -> list[Problem]:
         problems.append(
             Problem(body_path, f"uses unknown variable {unknown!r} (known: {', '.join(sorted(KNOWN_VARIABLES))})")
         )
+    problems.extend(_path_variable_problems(spec))
+    problems.extend(_callback_problems(spec, body, body_path))
     for index, example in enumerate(spec.document.examples):
         found = violations(spec.validator, with_defaults(spec.parameters, example.params))
         where = f"$.examples[{index}].params"
@@ -130,4 +133,36 @@ def model_problems(spec: ModelSpec) -> list[Problem]:
             problems.append(
                 Problem(where, f"example {example.name!r} is marked invalid but the parameter schema accepts it")
             )
+    return problems
+
+
+def _path_variable_problems(spec: ModelSpec) -> list[Problem]:
+    """Every ``{NAME}`` in the provider's paths must be ``{id}``, ``{model}`` or one of the model's ``path_vars``
+    (fal's ``{app}``): else the engine would send the braces literally."""
+    provider = spec.provider
+    endpoints = [provider.submit, provider.status, provider.cancel, provider.result_request]
+    known = {"id", *spec.path_vars}
+    problems = []
+    for name in sorted({n for e in endpoints if e is not None for n in re.findall(r"\{(\w+)\}", e.path)} - known):
+        problems.append(
+            Problem("$.path_vars", f"{provider.id}'s paths use {{{name}}}: give its value in $.path_vars.{name}")
+        )
+    return problems
+
+
+def _callback_problems(spec: ModelSpec, body: Any, body_path: str) -> list[Problem]:
+    """The callback URL (and its events filter) must not land where the body template places a parameter."""
+    callbacks = spec.provider.callbacks
+    if callbacks is None or body is None:
+        return []
+    pointers = [callbacks.url.pointer] if callbacks.url.place == "body" and callbacks.url.pointer else []
+    if callbacks.events is not None:
+        pointers.append(callbacks.events.pointer)
+    problems = []
+    for pointer in pointers:
+        node = body
+        for token in pointer.lstrip("/").split("/"):
+            node = node.get(token) if isinstance(node, dict) else None
+        if node is not None:
+            problems.append(Problem(body_path, f"places something at {pointer}, where callbacks put their URL"))
     return problems

@@ -54,3 +54,10 @@ def read_cost(
         if value is not None:
             found[name] = value
     return found
+
+
+def usd_figure(provider: ProviderSpec, figures: Mapping[str, float | int]) -> float | None:
+    """The dollars among an answer's cost figures: the one the spec's ``cost.usd`` names, else None."""
+    cost = provider.cost
+    value = figures.get(cost.usd) if cost is not None and cost.usd else None
+    return float(value) if value is not None else None

@@ -33,6 +33,8 @@ class Auth:
     scheme: Literal["bearer", "header", "none"]
     env: str | None = None
     header: str = "Authorization"
+    prefix: str | None = None
+    """For the ``header`` scheme: text before the key (fal: ``Authorization: Key KEY``)."""
 
 
 @attrs.frozen
@@ -81,6 +83,120 @@ class CostLocations:
     body: dict[str, Pointers] = attrs.field(factory=dict)
     headers: dict[str, str] = attrs.field(factory=dict)
     answers: list[Literal["submit", "status"]] = attrs.field(factory=lambda: ["submit", "status"])
+    source: str | None = None
+    usd: str | None = None
+    """The figure (a key of ``body``/``headers``) that is US dollars: what the spend ledger sums."""
+
+
+@attrs.frozen
+class RateLimits:
+    """A provider's documented request limits (per account); see :mod:`wan_engine.client.pacing`."""
+
+    submit_per_s: float | None = None
+    status_per_s: float | None = None
+    concurrent_jobs: int | None = None
+    source: str | None = None
+
+
+@attrs.frozen
+class Pricing:
+    """Optional price data to estimate a job before it is sent; see :mod:`wan_engine.spec.pricing`."""
+
+    source: str
+    usd_per_job: float = 0.0
+    usd_per_second: Any = None
+    """A number, or rates by the value of ``rate_parameter`` (the meta-schema checks which)."""
+    rate_parameter: str | None = None
+    seconds_parameter: str | None = None
+    default_seconds: float | None = None
+
+
+@attrs.frozen
+class CallbackUrl:
+    """Where a submit carries the URL the provider calls back: a query parameter (fal) or a body field."""
+
+    place: Literal["query", "body"]
+    name: str | None = None
+    """The query parameter, for ``place: query``."""
+    pointer: str | None = None
+    """Where in the body, for ``place: body``."""
+
+
+@attrs.frozen
+class CallbackEvents:
+    """An events filter sent next to the URL (Replicate's ``webhook_events_filter``), so only news comes."""
+
+    pointer: str
+    value: Any
+
+
+@attrs.frozen
+class CallbackSignature:
+    """How callbacks are signed. Only ``standard-webhooks`` is verified here (HMAC-SHA256, stdlib);
+
+    a callback that cannot be verified (``none``, or a scheme needing keys this install cannot
+    check) is only ever a hint: it makes the engine read the status from the provider's own
+    authenticated API at once, and its body is never believed.
+    """
+
+    scheme: Literal["standard-webhooks", "ed25519-jwks", "none"]
+    secret_env: str | None = None
+    """The environment variable holding the signing secret; never in a spec, log or journal."""
+    tolerance_s: float = 300.0
+    jwks_url: str | None = None
+    headers: dict[str, str] = attrs.field(factory=dict)
+    source: str | None = None
+
+    @property
+    def verifiable(self) -> bool:
+        return self.scheme == "standard-webhooks"
+
+
+@attrs.frozen
+class SafetyPolling:
+    """With callbacks on, poll only as a safety net: once at ``first_after_typical`` x the typical
+    duration, then every ``interval_s`` (default: half the typical duration)."""
+
+    first_after_typical: float = 1.5
+    interval_s: float | None = None
+    source: str | None = None
+
+
+@attrs.frozen
+class CallbackSpec:
+    """A provider's push notifications: where the URL goes, how they are signed, what their body says."""
+
+    url: CallbackUrl
+    signature: CallbackSignature
+    events: CallbackEvents | None = None
+    event_id_header: str | None = None
+    """The header naming one delivery (the same on a retry); without it a digest of the body is used."""
+    id_pointer: Pointers = None
+    """Where the body names the job; default: the provider's ``id_pointer``."""
+    status_pointer: str | None = None
+    statuses: dict[str, JobState] = attrs.field(factory=dict)
+    """The body's status words; default: the provider's ``statuses``."""
+    result: ResultLocations | None = None
+    """Where the body holds the result; default: the provider's ``result``."""
+    template: Any = None
+    """The sandbox's callback body skeleton when it is not a status answer (fal's envelope)."""
+    safety_polling: SafetyPolling = attrs.field(factory=SafetyPolling)
+    delivery: str | None = None
+    """What the provider documents about retries and timeouts of its deliveries."""
+    source: str | None = None
+
+
+@attrs.frozen
+class SyncWait:
+    """A header that makes the submit answer wait for the result (Replicate's ``Prefer: wait=N``).
+
+    Sent only when asked (``Engine(sync_wait=True)``): a long-held submit is a submit whose outcome
+    is unknown if the connection drops. A terminal submit answer then ends the job with no read.
+    """
+
+    header: str
+    value: str
+    max_s: float | None = None
     source: str | None = None
 
 
@@ -136,6 +252,13 @@ class ProviderSpec:
     """The sandbox's answer to a successful cancel, when the provider does not answer with a status document."""
     unknown_task_status: str | None = None
     """The status a status request for an unknown job id answers with (HTTP 200), when not a 404."""
+    callbacks: CallbackSpec | None = None
+    """Push: how the provider calls back when a job ends (None: polling only)."""
+    result_request: Endpoint | None = None
+    """A second, authenticated request that fetches the result once the status says done (fal's
+    ``response_url``); ``result`` pointers then refer to its answer."""
+    sync_wait: SyncWait | None = None
+    rate_limits: RateLimits = attrs.field(factory=RateLimits)
     resubmit_statuses: list[int] = attrs.field(factory=lambda: [429])
     """HTTP statuses to a submit that the provider guarantees created no job, so the submit may be sent again."""
     source_file: str = ""
@@ -267,6 +390,9 @@ class ModelDocument:
     response_overrides: ResponseOverrides = attrs.field(factory=ResponseOverrides)
     imported_from: ImportedFrom | None = None
     review: Review | None = None
+    path_vars: dict[str, str] = attrs.field(factory=dict)
+    """Names for ``{NAME}`` in the provider's paths besides ``{id}`` and ``{model}`` (fal's ``{app}``)."""
+    pricing: Pricing | None = None
     source_file: str = ""
 
 
@@ -338,7 +464,20 @@ class ModelSpec:
 
     @property
     def polling(self) -> PollingHints:
-        return self.document.polling.merged_over(self.provider.polling)
+        """The model's hints over the provider's, merged once (read at every poll of every job)."""
+        hints = self._cache.get("polling")
+        if hints is None:
+            hints = self._cache["polling"] = self.document.polling.merged_over(self.provider.polling)
+        return hints
+
+    @property
+    def path_vars(self) -> dict[str, str]:
+        """What ``{model}`` and the model's own path variables stand for in endpoint paths."""
+        return {"model": self.provider_model, **self.document.path_vars}
+
+    @property
+    def pricing(self) -> Pricing | None:
+        return self.document.pricing
 
     @property
     def submit_endpoint(self) -> Endpoint:

@@ -6,18 +6,21 @@ rather than raise, which is what tolerant response parsing needs.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
 _MISSING = object()
 
 
-def _tokens(pointer: str) -> list[str]:
+@functools.lru_cache(maxsize=4096)
+def _tokens(pointer: str) -> tuple[str, ...]:
+    """A pointer's tokens, parsed once: specs use a few dozen pointers, read at every status poll."""
     if pointer == "":
-        return []
+        return ()
     if not pointer.startswith("/"):
         raise ValueError(f"not a JSON Pointer: {pointer!r}")
-    return [t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/")]
+    return tuple(t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/"))
 
 
 WILDCARD = "*"
@@ -28,7 +31,7 @@ a literal "*" key in an object still resolves as itself.
 """
 
 
-def _walk(node: Any, tokens: list[str]) -> Any:
+def _walk(node: Any, tokens: Sequence[str]) -> Any:
     for index, token in enumerate(tokens):
         if isinstance(node, dict):
             node = node.get(token, _MISSING)
