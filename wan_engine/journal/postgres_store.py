@@ -42,10 +42,19 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from wan_engine.client.idempotency import KeyRecord, Settlement
 from wan_engine.errors import JournalError, JournalUnwritableError, LeaseLostError
 from wan_engine.journal import codec
 from wan_engine.journal.owner import is_dead
-from wan_engine.journal.records import Claim, DeliveryState, HistoryEntry, JobRecord, JournalState, ResultRecord
+from wan_engine.journal.records import (
+    ChargeRecord,
+    Claim,
+    DeliveryState,
+    HistoryEntry,
+    JobRecord,
+    JournalState,
+    ResultRecord,
+)
 from wan_engine.journal.schema import SCHEMA_VERSION
 from wan_engine.journal.sqlite_store import FALLBACK_NAME
 from wan_engine.redaction import redact, redact_url_query
@@ -109,6 +118,26 @@ CREATE TABLE IF NOT EXISTS leases (
 CREATE TABLE IF NOT EXISTS fences (
     job_key TEXT PRIMARY KEY REFERENCES jobs (key),
     epoch   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS charges (
+    job_key        TEXT PRIMARY KEY REFERENCES jobs (key),
+    tags           TEXT,
+    estimate_usd   DOUBLE PRECISION,
+    estimate_basis TEXT,
+    usd            DOUBLE PRECISION,
+    figures        TEXT,
+    updated_at     TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    name        TEXT PRIMARY KEY,
+    token       TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    model       TEXT NOT NULL,
+    params      TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    provider_id TEXT,
+    created_at  DOUBLE PRECISION NOT NULL,
+    expires_at  DOUBLE PRECISION NOT NULL
 )
 """
 """The SQLite schema (schema.py) in Postgres types; same tables, columns and indexes."""
@@ -492,3 +521,97 @@ class PostgresJournal:
                 )
                 return
             db.execute("DELETE FROM leases WHERE job_key = %s AND owner = %s", (key, owner))
+
+    # -- money ---------------------------------------------------------------------------
+
+    def record_charge(
+        self,
+        key: str,
+        at: datetime,
+        *,
+        tags: Sequence[str] | None = None,
+        estimate_usd: float | None = None,
+        estimate_basis: str | None = None,
+        usd: float | None = None,
+        figures: Mapping[str, float | int] | None = None,
+    ) -> None:
+        with self._write(key) as db:
+            db.execute(
+                "INSERT INTO charges (job_key, tags, estimate_usd, estimate_basis, usd, figures, updated_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (job_key) DO UPDATE SET"
+                " tags = COALESCE(excluded.tags, charges.tags),"
+                " estimate_usd = COALESCE(excluded.estimate_usd, charges.estimate_usd),"
+                " estimate_basis = COALESCE(excluded.estimate_basis, charges.estimate_basis),"
+                " usd = COALESCE(excluded.usd, charges.usd),"
+                " figures = COALESCE(excluded.figures, charges.figures),"
+                " updated_at = excluded.updated_at",
+                (
+                    key,
+                    None if tags is None else codec.dumps(list(tags)),
+                    estimate_usd,
+                    estimate_basis,
+                    usd,
+                    None if figures is None else codec.dumps(dict(figures)),
+                    codec.iso(at),
+                ),
+            )
+
+    def charges(self) -> list[ChargeRecord]:
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT jobs.key, jobs.model, jobs.state, jobs.provider_id, jobs.created_at, charges.tags,"
+                " charges.estimate_usd, charges.estimate_basis, charges.usd, charges.figures"
+                " FROM jobs LEFT JOIN charges ON charges.job_key = jobs.key ORDER BY jobs.seq"
+            ).fetchall()
+        return [
+            ChargeRecord(
+                key=row["key"],
+                model=row["model"],
+                state=JournalState(row["state"]),
+                created_at=codec.parse_time(row["created_at"]) or datetime.fromtimestamp(0),
+                provider_id=row["provider_id"],
+                tags=tuple(json.loads(row["tags"])) if row["tags"] else (),
+                estimate_usd=row["estimate_usd"],
+                estimate_basis=row["estimate_basis"],
+                usd=row["usd"],
+                figures=json.loads(row["figures"]) if row["figures"] else {},
+            )
+            for row in rows
+        ]
+
+    def reserve_key(self, record: KeyRecord, now: float) -> KeyRecord:
+        with self._write(f"idempotency:{record.name}") as db:
+            db.execute("DELETE FROM idempotency_keys WHERE name = %s AND expires_at <= %s", (record.name, now))
+            db.execute(
+                "INSERT INTO idempotency_keys"
+                " (name, token, fingerprint, model, params, state, provider_id, created_at, expires_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
+                (
+                    record.name, record.token, record.fingerprint, record.model, codec.dumps(dict(record.params)),
+                    record.state, record.provider_id, record.created_at, record.expires_at,
+                ),
+            )  # fmt: skip
+            row = db.execute("SELECT * FROM idempotency_keys WHERE name = %s", (record.name,)).fetchone()
+        assert row is not None
+        return KeyRecord(
+            name=row["name"],
+            token=row["token"],
+            fingerprint=row["fingerprint"],
+            model=row["model"],
+            params=json.loads(row["params"]),
+            state=row["state"],
+            created_at=row["created_at"],
+            expires_at=row["expires_at"],
+            provider_id=row["provider_id"],
+        )
+
+    def settle_key(self, name: str, token: str, outcome: Settlement, provider_id: str | None = None) -> None:
+        with self._write(f"idempotency:{name}") as db:
+            if outcome == "released":
+                db.execute("DELETE FROM idempotency_keys WHERE name = %s AND token = %s", (name, token))
+            else:
+                db.execute(
+                    "UPDATE idempotency_keys SET state = %s, provider_id = %s WHERE name = %s AND token = %s",
+                    (outcome, provider_id, name, token),
+                )

@@ -25,19 +25,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from wan_engine.client.hooks import SubmitOptions
 from wan_engine.client.job import Job
 from wan_engine.client.polling import PollContext, PollingStrategy, bounded_delay
 from wan_engine.crashpoints import crashpoint
 from wan_engine.errors import (
     ApiError,
+    BudgetExceededError,
     DeadlineExceededError,
+    IdempotencyKeyMismatchError,
     JobCancelledError,
     JobFailedError,
     JournalError,
@@ -76,10 +79,12 @@ class KeyedWriteAhead(WriteAhead):
     thousands of concurrent activities; outside an activity it is the plain ``WriteAhead``.
     """
 
-    def begin_submit(self, spec: ModelSpec, params: Mapping[str, Any], deliver_to: Any) -> WriteAheadAttempt:
+    def begin_submit_with(
+        self, spec: ModelSpec, params: Mapping[str, Any], deliver_to: Sequence[Any], options: SubmitOptions
+    ) -> WriteAheadAttempt:
         key = _workflow_key.get()
         if key is None:
-            return super().begin_submit(spec, params, deliver_to)
+            return super().begin_submit_with(spec, params, deliver_to, options)
         sinks = list(deliver_to)
         for sink in sinks:
             if not isinstance(sink, SinkConfig):
@@ -90,7 +95,7 @@ class KeyedWriteAhead(WriteAhead):
             owner=self.owner, lease_s=self.lease_s,
         )  # fmt: skip
         crashpoint("submit.before_send")
-        return WriteAheadAttempt(self, key)
+        return WriteAheadAttempt(self, key, options)
 
 
 class TemporalEngine(DurableEngine):
@@ -201,7 +206,7 @@ class JobActivities:
             sent = await self.engine.submit(job.model, job.params, deliver_to=record_to_sink_configs(job.sinks))
         except (ApiError, NetworkError) as exc:  # refused, journaled as such: nothing was created
             raise ApplicationError(str(exc), type=SUBMIT_REFUSED, non_retryable=True) from None
-        except UsageError as exc:  # before anything was sent or journaled
+        except (UsageError, BudgetExceededError, IdempotencyKeyMismatchError) as exc:  # refused before any send
             raise ApplicationError(str(exc), type=INVALID, non_retryable=True) from None
         except JournalError as exc:
             # Another attempt journaled this key first, or the id could not be journaled after the send:
