@@ -212,3 +212,35 @@ def test_the_journal_is_chosen_by_url_or_path_from_the_argument_or_the_environme
         from wan_engine.journal.postgres_store import PostgresJournal
 
         assert isinstance(journal, PostgresJournal) and "postgres@" not in journal.path  # no user info shown
+
+
+def test_the_ledger_adds_to_a_row_and_lists_every_job(open_store: OpenStore) -> None:
+    journal = open_store()
+    charged = journal.intend(model=MODEL, spec_version="1", params={}, sinks=[], at=AT)
+    free = journal.intend(model=MODEL, spec_version="1", params={}, sinks=[], at=AT)
+    journal.record_charge(charged, AT, tags=["team-a"], estimate_usd=0.5, estimate_basis="5 s at $0.10/s")
+    journal.record_charge(charged, AT, usd=0.45, figures={"credits": 90})  # None leaves the rest as it was
+    rows = {row.key: row for row in open_store().charges()}
+    assert list(rows) == [charged, free]
+    assert rows[charged].tags == ("team-a",) and rows[charged].estimate_usd == 0.5 and rows[charged].usd == 0.45
+    assert rows[charged].estimate_basis == "5 s at $0.10/s" and rows[charged].figures == {"credits": 90}
+    assert rows[free].usd is None and rows[free].tags == () and rows[free].figures == {}
+
+
+def test_an_idempotency_key_is_held_by_one_token_until_settled_or_expired(open_store: OpenStore) -> None:
+    from wan_engine.client.idempotency import KeyRecord
+
+    def record(token: str, expires_at: float) -> KeyRecord:
+        return KeyRecord("order-9", token, "fp", MODEL, {"prompt": "p"}, "pending", 100.0, expires_at)
+
+    first, second = open_store(), open_store()
+    assert first.reserve_key(record("t1", 200.0), now=100.0).token == "t1"
+    held = second.reserve_key(record("t2", 200.0), now=150.0)
+    assert held.token == "t1" and held.params == {"prompt": "p"}  # the holder's row, not ours
+    second.settle_key("order-9", "t2", "submitted", "gen-x")  # not its token: changes nothing
+    first.settle_key("order-9", "t1", "submitted", "gen-1")
+    settled = second.reserve_key(record("t2", 300.0), now=150.0)
+    assert (settled.token, settled.state, settled.provider_id) == ("t1", "submitted", "gen-1")
+    assert second.reserve_key(record("t3", 400.0), now=250.0).token == "t3"  # expired: taken anew
+    second.settle_key("order-9", "t3", "released")
+    assert first.reserve_key(record("t4", 500.0), now=260.0).token == "t4"
