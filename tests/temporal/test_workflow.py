@@ -9,6 +9,7 @@ it, so a durable timer of ten minutes moves the provider's job on ten minutes.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import shutil
 import socket
@@ -180,14 +181,17 @@ async def test_invalid_parameters_are_refused_before_anything_is_enqueued(rig: R
 
 
 async def test_cancelling_the_workflow_cancels_the_job_and_journals_it(rig: Rig, registry: SpecRegistry) -> None:
-    handle = await enqueue(rig.client, MODEL, VIDEO_PARAMS, task_queue=QUEUE, key=f"k-{uuid.uuid4().hex[:6]}")
-    for _ in range(200):
-        if rig.journal.get(handle.id) is not None and rig.journal.get(handle.id).provider_id:  # type: ignore[union-attr]
+    # long_wait_s=1: the first long poll delay is slept in the workflow, where the cancel finds it
+    # (time skips only while a result is awaited, so the ten-minute job is still running then).
+    handle = await enqueue(
+        rig.client, MODEL, VIDEO_PARAMS, task_queue=QUEUE, key=f"k-{uuid.uuid4().hex[:6]}", long_wait_s=1.0
+    )
+    for _ in range(500):
+        record = rig.journal.get(handle.id)
+        if record is not None and record.provider_id and rig.activities.waits:
             break
-        await rig.activities.clock.sleep(0)
-        import asyncio
-
         await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
     await handle.cancel()
     with pytest.raises(WorkflowFailureError):
         await handle.result()

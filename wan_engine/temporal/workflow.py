@@ -22,6 +22,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.workflow import ActivityCancellationType
 
 WORKFLOW_NAME = "wan-engine.video-job"
 
@@ -130,9 +131,12 @@ class VideoJobWorkflow:
         timers = 0
         try:
             while True:
+                # On cancellation, wait until the poller has really stopped (and released the job's lease)
+                # before the cancel activity runs, so the two never contend for the job.
                 waited = await workflow.execute_activity(
-                    "wait", request, result_type=Waited, **self._options(job, run_s=job.poll_window_s + 120)
-                )
+                    "wait", request, result_type=Waited, **self._options(job, run_s=job.poll_window_s + 120),
+                    cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+                )  # fmt: skip
                 self._state = waited.state
                 if waited.done:
                     break
