@@ -195,42 +195,29 @@ class SqliteJournal:
         names = [s.sink_name for s in sinks]
         if len(set(names)) != len(names):
             raise ValueError(f"sink names must be unique in one job: {names}")
-        stamp = codec.iso(at)
+        stamp, pending = codec.iso(at), DeliveryState.PENDING.value
         try:
-            self._insert_job(key, model, spec_version, params, sinks, stamp, names, at, owner, lease_s)
-        except sqlite3.IntegrityError:
+            with self._write() as db:
+                seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
+                db.execute(
+                    "INSERT INTO jobs (key, model, spec_version, params, state, created_at, updated_at, seq)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (key, model, spec_version, codec.dumps(dict(params)), JournalState.SUBMITTING.value, stamp, stamp,
+                     seq),
+                )
+                for position, sink in enumerate(sinks):
+                    db.execute(
+                        "INSERT INTO sinks (job_key, name, position, config, state, updated_at)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (key, sink.sink_name, position, codec.dumps(sink.as_dict()), pending, stamp),
+                    )
+                if owner is not None:
+                    db.execute("INSERT INTO leases VALUES (?, ?, ?)", (key, owner, time.time() + lease_s))
+                    self._fences[key] = (owner, self._next_epoch(db, key))
+                self._history(db, key, at, "submit_intent", JournalState.SUBMITTING.value, {"sinks": names})
+        except sqlite3.IntegrityError:  # the key is taken (the only unique column an intent writes)
             raise JournalError(f"the journal {self.path} already holds a job {key!r}") from None
         return key
-
-    def _insert_job(
-        self,
-        key: str,
-        model: str,
-        spec_version: str,
-        params: Mapping[str, Any],
-        sinks: Sequence[SinkConfig],
-        stamp: str,
-        names: list[str],
-        at: datetime,
-        owner: str | None,
-        lease_s: float,
-    ) -> None:
-        with self._write() as db:
-            seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs").fetchone()[0]
-            db.execute(
-                "INSERT INTO jobs (key, model, spec_version, params, state, created_at, updated_at, seq)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, model, spec_version, codec.dumps(dict(params)), JournalState.SUBMITTING.value, stamp, stamp, seq),
-            )
-            for position, sink in enumerate(sinks):
-                db.execute(
-                    "INSERT INTO sinks (job_key, name, position, config, state, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (key, sink.sink_name, position, codec.dumps(sink.as_dict()), DeliveryState.PENDING.value, stamp),
-                )
-            if owner is not None:
-                db.execute("INSERT INTO leases VALUES (?, ?, ?)", (key, owner, time.time() + lease_s))
-                self._fences[key] = (owner, self._next_epoch(db, key))
-            self._history(db, key, at, "submit_intent", JournalState.SUBMITTING.value, {"sinks": names})
 
     def mark_submitted(self, key: str, provider_id: str, at: datetime) -> None:
         """The paid job's id, durably; if the file cannot take it, the id still reaches the user.
