@@ -244,3 +244,18 @@ def test_an_idempotency_key_is_held_by_one_token_until_settled_or_expired(open_s
     assert second.reserve_key(record("t3", 400.0), now=250.0).token == "t3"  # expired: taken anew
     second.settle_key("order-9", "t3", "released")
     assert first.reserve_key(record("t4", 500.0), now=260.0).token == "t4"
+
+
+def test_a_postgres_journal_reconnects_after_its_connection_is_cut() -> None:
+    import psycopg
+
+    url = shared_postgres().fresh_url()
+    with open_journal(url) as journal:
+        key = journal.intend(model=MODEL, spec_version="1", params={}, sinks=[], at=AT)
+        backend = journal._db.info.backend_pid  # this journal's own session, as a database restart ends it
+        with psycopg.connect(shared_postgres().url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
+        with pytest.raises(psycopg.OperationalError):
+            journal.get(key)  # the call that meets the cut fails (its caller retries) ...
+        journal.mark_submitted(key, "after-the-cut", AT)  # ... and the next one reconnects
+        assert journal.get("after-the-cut").key == key

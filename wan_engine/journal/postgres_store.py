@@ -153,10 +153,17 @@ class PostgresJournal:
     def __init__(self, url: str, *, connect_timeout_s: float = 10.0) -> None:
         self.path = redact_url_query(url)
         """The database, as messages may name it: the URL without user info (no password)."""
+        self._url, self._connect_timeout_s = url, connect_timeout_s
+        self._db = self._connect()
+        self._fences: dict[str, tuple[str, int]] = {}
+        """Jobs this object holds a lease on: key -> (owner, epoch). Writes on them are fenced."""
+        self._create()
+
+    def _connect(self) -> Connection:
         try:
             # autocommit: each method opens its own transaction() (BEGIN ... COMMIT), none is left open.
-            self._db: Connection = psycopg.connect(
-                url, row_factory=dict_row, autocommit=True, connect_timeout=max(1, int(connect_timeout_s))
+            return psycopg.connect(
+                self._url, row_factory=dict_row, autocommit=True, connect_timeout=max(1, int(self._connect_timeout_s))
             )
         except psycopg.Error as exc:
             why = " ".join(redact(str(exc)).split())  # libpq's message spans lines; a CLI error is one
@@ -164,9 +171,17 @@ class PostgresJournal:
                 f"cannot connect to the journal {self.path}: {why}; check the server is up and the URL "
                 "(--journal or WAN_ENGINE_JOURNAL)"
             ) from None
-        self._fences: dict[str, tuple[str, int]] = {}
-        """Jobs this object holds a lease on: key -> (owner, epoch). Writes on them are fenced."""
-        self._create()
+
+    def _live(self) -> Connection:
+        """The connection, re-opened if the last one broke (a database restart, a dropped link).
+
+        The call that met the broken connection has already failed (and its caller retries, as a
+        Temporal activity does); every call after it gets a fresh connection instead of failing
+        for the rest of the worker's life. Leases and fences live in the database, not the link.
+        """
+        if self._db.closed or self._db.broken:
+            self._db = self._connect()
+        return self._db
 
     def _create(self) -> None:
         with self._db.transaction():
@@ -186,16 +201,18 @@ class PostgresJournal:
     @contextlib.contextmanager
     def _write(self, key: str | None = None) -> Iterator[Connection]:
         """One transaction; with ``key``, serialised with every other write on that job (any host)."""
-        with self._db.transaction():
+        db = self._live()
+        with db.transaction():
             if key is not None:
-                self._db.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
-            yield self._db
+                db.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+            yield db
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[Connection]:
         """A read in its own short transaction, so no snapshot is held open between calls."""
-        with self._db.transaction():
-            yield self._db
+        db = self._live()
+        with db.transaction():
+            yield db
 
     def close(self) -> None:
         self._db.close()
