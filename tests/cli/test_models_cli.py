@@ -35,7 +35,7 @@ def test_generate_runs_every_model_end_to_end_against_the_sandbox(spec: ModelSpe
     out = tmp_path / "videos"
     result = CliRunner().invoke(
         cli,
-        ["generate", spec.id, "--params", str(params), "--sandbox", "--sandbox-duration", "0.3", "--out", str(out)],
+        ["generate", spec.id, "--params", str(params), "--sandbox", "--sandbox-duration", "0.05", "--out", str(out)],
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output

@@ -21,6 +21,8 @@ from wan_engine.sandbox.responses import job_cost
 from wan_engine.sandbox.server import Sandbox, running_in_thread
 from wan_engine.spec.registry import SpecRegistry
 
+pytestmark = pytest.mark.e2e  # the installed `wan-engine` in subprocesses: end to end, out of the fast loop
+
 MODEL = "alibaba/wan-2-7-r2v"
 KEY = "sk-money-test-0123456789"
 ASK = ["--prompt", "a paper boat", "--video-url", "https://example.com/ref.mp4", "--duration", "5"]
