@@ -40,7 +40,7 @@ _EXPORTS: dict[str, str] = {
     "BatchItem": "wan_engine.client.batch",
     "BatchOutcome": "wan_engine.client.batch",
     "BatchProgress": "wan_engine.client.batch",
-    "Hop": "wan_engine.client.failover",
+    "Hop": "wan_engine.client.submitter",
     "KeyPolicy": "wan_engine.client.idempotency",
     "Estimate": "wan_engine.spec.pricing",
     "PollingStrategy": "wan_engine.client.polling",
@@ -277,7 +277,6 @@ if TYPE_CHECKING:
     from wan_engine.client.budget import Budget
     from wan_engine.client.engine import Engine
     from wan_engine.client.events import Completed, CostReported, Event, Failed, Progress, StatusChanged, Submitted
-    from wan_engine.client.failover import Hop
     from wan_engine.client.hooks import SubmitAttempt, SubmitInterceptor
     from wan_engine.client.idempotency import KeyPolicy
     from wan_engine.client.job import Job
@@ -285,6 +284,7 @@ if TYPE_CHECKING:
     from wan_engine.client.provider_client import ProviderClient, RetryPolicy, Timeouts
     from wan_engine.client.push import PushHub
     from wan_engine.client.result import Result, Timings
+    from wan_engine.client.submitter import Hop
     from wan_engine.client.sync import SyncEngine, SyncJob
     from wan_engine.clock import Clock, ScaledClock, SystemClock, VirtualClock
     from wan_engine.delivery.download import DownloadPolicy

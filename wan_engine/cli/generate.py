@@ -28,9 +28,9 @@ from wan_engine.cli.options import collect, parameter_options
 from wan_engine.cli.progress import ProgressView, choose_view
 from wan_engine.client.budget import Budget
 from wan_engine.client.engine import Engine
-from wan_engine.client.failover import Hop
 from wan_engine.client.job import Job
 from wan_engine.client.polling import FixedInterval, PollingStrategy
+from wan_engine.client.submitter import Hop
 from wan_engine.clock import SystemClock
 from wan_engine.delivery.tee import deliver_job
 from wan_engine.errors import (

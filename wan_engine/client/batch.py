@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from wan_engine.client.submitter import Submitter
 from wan_engine.errors import (
     ApiError,
     BudgetExceededError,
@@ -37,7 +38,6 @@ from wan_engine.errors import (
 )
 
 if TYPE_CHECKING:
-    from wan_engine.client.engine import Engine
     from wan_engine.client.job import Job
     from wan_engine.client.polling import PollingStrategy
     from wan_engine.client.result import Result
@@ -112,13 +112,13 @@ class _Tracker:
             self.on_progress(BatchProgress(self.total, self.waiting, in_flight, dict(self.done)))
 
 
-def _cap(engine: Engine, model: str, concurrency: int) -> int:
+def _cap(engine: Submitter, model: str, concurrency: int) -> int:
     documented = engine.spec(model).provider.rate_limits.concurrent_jobs
     return min(concurrency, documented) if documented else concurrency
 
 
 async def run_batch(
-    engine: Engine,
+    engine: Submitter,
     items: Sequence[BatchItem],
     *,
     concurrency: int = DEFAULT_CONCURRENCY,
@@ -163,7 +163,7 @@ async def run_batch(
 
 
 async def _run_one(
-    engine: Engine,
+    engine: Submitter,
     index: int,
     item: BatchItem,
     strategy: PollingStrategy,

@@ -12,7 +12,7 @@ from wan_engine.client import idempotency
 from wan_engine.client.batch import BatchItem, BatchOutcome, run_batch
 from wan_engine.client.budget import Budget, BudgetGuard
 from wan_engine.client.events import CostReported, Submitted
-from wan_engine.client.failover import Fallback, Hop, run_with_fallback
+from wan_engine.client.failover import Fallback, run_with_fallback
 from wan_engine.client.hooks import SubmitAttempt, SubmitInterceptor, SubmitOptions
 from wan_engine.client.idempotency import KeyPolicy, KeyStore, MemoryKeyStore, Settlement
 from wan_engine.client.job import Job
@@ -20,6 +20,7 @@ from wan_engine.client.polling import PollingStrategy, from_name
 from wan_engine.client.provider_client import ProviderClient, RetryPolicy, Timeouts
 from wan_engine.client.push import PushHub, callback_placement
 from wan_engine.client.result import Result
+from wan_engine.client.submitter import Hop
 from wan_engine.clock import Clock, SystemClock
 from wan_engine.crashpoints import crashpoint
 from wan_engine.errors import ApiError, NetworkError, SubmitOutcomeUnknownError, UsageError

@@ -29,30 +29,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-import attrs
-
+from wan_engine.client.submitter import Hop, Submitter
 from wan_engine.errors import ApiError, JobFailedError, NetworkError
 
 if TYPE_CHECKING:
-    from wan_engine.client.engine import Engine
     from wan_engine.client.job import Job
     from wan_engine.client.polling import PollingStrategy
     from wan_engine.client.result import Result
 
 Fallback = str | tuple[str, Mapping[str, Any]]
 """A model id (same parameters), or a model id and its own parameters."""
-
-
-@attrs.frozen
-class Hop:
-    """One move from a model that verifiably failed to the next."""
-
-    from_model: str
-    to_model: str
-    reason: Literal["refused", "failed"]
-    detail: str
-    from_job: str | None = None
-    """The failed job's provider id; None when the submit was refused (no job existed)."""
 
 
 def _steps(model: str, params: Mapping[str, Any] | None, fallback: Sequence[Fallback]) -> list[tuple[str, Any]]:
@@ -63,7 +49,7 @@ def _steps(model: str, params: Mapping[str, Any] | None, fallback: Sequence[Fall
 
 
 async def run_with_fallback(
-    engine: Engine,
+    engine: Submitter,
     model: str,
     params: Mapping[str, Any] | None,
     fallback: Sequence[Fallback],
@@ -104,7 +90,7 @@ async def run_with_fallback(
 
 
 def _hop(
-    engine: Engine,
+    engine: Submitter,
     on_hop: Callable[[Hop], object] | None,
     previous: tuple[str, str | None, Literal["refused", "failed"], str],
     to_model: str,

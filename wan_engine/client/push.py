@@ -24,18 +24,17 @@ import asyncio
 import copy
 import logging
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
 from wan_engine.client.polling import PollContext
 from wan_engine.spec import pointer as json_pointer
-from wan_engine.spec.model import CallbackSpec, SafetyPolling
+from wan_engine.spec.model import CallbackSpec, ModelSpec, SafetyPolling
 from wan_engine.states import JobState
 
 if TYPE_CHECKING:
-    from wan_engine.client.job import Job
     from wan_engine.clock import Clock
 
 log = logging.getLogger("wan_engine.push")
@@ -205,7 +204,20 @@ def callback_placement(callbacks: CallbackSpec, body: Any, url: str) -> tuple[An
     return placed, query
 
 
-def job_mailbox(job: Job) -> Mailbox | None:
+class PushedJob(Protocol):
+    """What the mailbox lookup needs of a job (a Protocol, so this module need not import job.py)."""
+
+    @property
+    def engine(self) -> object: ...
+
+    @property
+    def spec(self) -> ModelSpec: ...
+
+    @property
+    def id(self) -> str: ...
+
+
+def job_mailbox(job: PushedJob) -> Mailbox | None:
     """The job's mailbox when its engine has a hub and its provider declares callbacks."""
     hub: PushHub | None = getattr(job.engine, "push", None)
     if hub is None or job.spec.provider.callbacks is None:

@@ -16,9 +16,9 @@ from typing import Any
 
 from wan_engine.client.budget import Budget, BudgetGuard
 from wan_engine.client.engine import Engine
-from wan_engine.client.failover import Hop
 from wan_engine.client.hooks import SubmitInterceptor
 from wan_engine.client.job import Job
+from wan_engine.client.submitter import Hop
 from wan_engine.journal.durations import learned_from
 from wan_engine.journal.listener import JobKeys
 from wan_engine.journal.owner import new_owner
