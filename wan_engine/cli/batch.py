@@ -28,7 +28,7 @@ from wan_engine.client.engine import Engine
 from wan_engine.clock import SystemClock
 from wan_engine.errors import ParameterValidationError, UnknownModelError
 from wan_engine.journal.durable import DurableEngine
-from wan_engine.journal.location import journal_path
+from wan_engine.journal.location import journal_target
 from wan_engine.spec.params import prepare
 from wan_engine.spec.registry import SpecRegistry
 
@@ -126,7 +126,7 @@ def batch_command(
         if not sep or provider not in registry.providers:
             raise click.BadParameter(f"{pair!r}: use PROVIDER=URL with one of {', '.join(registry.providers)}")
         urls[provider] = url
-    path = None if no_journal else Path(journal) if journal else journal_path()
+    path = None if no_journal else journal_target(journal)  # a file, or a postgresql:// URL
     interactive = sys.stderr.isatty() and not as_json
 
     def show(progress: BatchProgress) -> None:

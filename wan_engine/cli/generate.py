@@ -46,7 +46,7 @@ from wan_engine.errors import (
 )
 from wan_engine.journal.durable import DurableEngine
 from wan_engine.journal.location import ENV as JOURNAL_ENV
-from wan_engine.journal.location import journal_path
+from wan_engine.journal.location import journal_target, shown
 from wan_engine.redaction import redact
 from wan_engine.sinks.config import SinkConfig
 from wan_engine.sinks.protocols import sink_from_name
@@ -168,7 +168,7 @@ async def _generate(
     params: dict[str, Any],
     *,
     configs: list[SinkConfig],
-    journal: Path | None,
+    journal: Path | str | None,
     base_urls: Mapping[str, str],
     env: Mapping[str, str],
     strategy: PollingStrategy | str | None,
@@ -499,7 +499,8 @@ def make_model_command(registry: SpecRegistry, spec: ModelSpec) -> click.Command
         click.Option(
             ["--journal"],
             type=click.Path(dir_okay=False),
-            help=f"Journal file (default: ${JOURNAL_ENV}, else the user data folder; none with --sandbox).",
+            help=f"Journal file or postgresql:// URL (default: ${JOURNAL_ENV}, else the user data folder; "
+            "none with --sandbox).",
         ),
         click.Option(["--no-journal"], is_flag=True, help="Keep no journal: a crash loses track of the job."),
         click.Option(
@@ -561,14 +562,15 @@ def _budget(values: Mapping[str, Any]) -> Budget | None:
     return Budget(values["max_usd"], since=since.replace(tzinfo=UTC) if since is not None else None)
 
 
-def _journal_for(values: Mapping[str, Any]) -> Path | None:
+def _journal_for(values: Mapping[str, Any]) -> Path | str | None:
     """Real jobs are journaled by default (they cost money); sandbox jobs only when asked, since a
-    later ``wan-engine resume`` could not reach the sandbox that ran them."""
+    later ``wan-engine resume`` could not reach the sandbox that ran them. A ``postgresql://`` URL
+    (given, or in ``$WAN_ENGINE_JOURNAL``) is the shared journal, as for every other command."""
     if values["no_journal"]:
         return None
     if values["journal"]:
-        return Path(values["journal"])
-    return None if values["sandbox"] else journal_path()
+        return journal_target(values["journal"])
+    return None if values["sandbox"] else journal_target()
 
 
 def _check_listen(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[str, int] | None:
@@ -602,7 +604,7 @@ async def _start_receiver(
     return hub
 
 
-def _journal_push(public_url: str, journal: Path | None, view: ProgressView) -> Any:
+def _journal_push(public_url: str, journal: Path | str | None, view: ProgressView) -> Any:
     """Push through a receiver in another process (``wan-engine receive``), which records callbacks in
     the journal this run reads: the run needs that journal."""
     from wan_engine.client.push import PushHub
@@ -612,7 +614,8 @@ def _journal_push(public_url: str, journal: Path | None, view: ProgressView) -> 
             "--callbacks-url without --callbacks-on needs the journal the receiver writes to: "
             "add --journal FILE (the one `wan-engine receive` uses), or --callbacks-on HOST:PORT"
         )
-    view.message(f"callbacks go to {redact(public_url.rstrip('/'))}/PROVIDER and reach this run through {journal}")
+    where = redact(public_url.rstrip("/"))
+    view.message(f"callbacks go to {where}/PROVIDER and reach this run through {shown(journal)}")
     return PushHub(public_url)
 
 

@@ -33,20 +33,20 @@ def receive_command(listen: str, journal_file: str | None, spec_dirs: tuple[str,
     from wan_engine.cli.generate import _check_listen
     from wan_engine.client.push import PushHub
     from wan_engine.journal import open_journal
-    from wan_engine.journal.location import journal_path
+    from wan_engine.journal.location import journal_target, shown
     from wan_engine.receiver.app import CallbackReceiver, ReceiverServer
     from wan_engine.spec.registry import SpecRegistry
 
     address = _check_listen(click.get_current_context(), click.Argument(["listen"]), listen)
     assert address is not None
     host, port = address
-    path = journal_path(journal_file)
+    path = journal_target(journal_file)  # a file, or a postgresql:// URL
     journal = open_journal(path)
     receiver = CallbackReceiver(SpecRegistry.discover(spec_dirs), PushHub("http://unused"), journal=journal)
 
     async def serve() -> None:
         async with ReceiverServer(receiver, host, port) as server:
-            click.echo(f"wan-engine receiving callbacks on {server.url}/PROVIDER, recording them in {path}")
+            click.echo(f"wan-engine receiving callbacks on {server.url}/PROVIDER, recording them in {shown(path)}")
             sys.stdout.flush()
             await asyncio.Event().wait()
 

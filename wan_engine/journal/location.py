@@ -14,6 +14,8 @@ from pathlib import Path
 
 import platformdirs
 
+from wan_engine.redaction import redact_url_query
+
 ENV = "WAN_ENGINE_JOURNAL"
 FILE_NAME = "journal.sqlite3"
 
@@ -33,3 +35,8 @@ def journal_target(path: str | os.PathLike[str] | None = None, env: Mapping[str,
     if isinstance(chosen, str) and chosen.startswith(("postgresql://", "postgres://")):
         return chosen
     return journal_path(path, env)
+
+
+def shown(target: Path | str) -> str:
+    """The journal as a message may name it: a Postgres URL without its user and password."""
+    return redact_url_query(target) if isinstance(target, str) else str(target)
