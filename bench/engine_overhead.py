@@ -58,6 +58,31 @@ class GcWatch:
             self.full += info["generation"] == 2
 
 
+class WaitingPhase:
+    """Wall time, CPU time and garbage collection from construction to ``end()``: the same for both clients."""
+
+    def __init__(self) -> None:
+        self.watch = GcWatch()
+        self.started, self.cpu_started = time.perf_counter(), time.process_time()
+        self.watch.start()
+        self.elapsed = self.cpu = 0.0
+
+    def end(self) -> None:
+        self.elapsed = time.perf_counter() - self.started
+        self.cpu = time.process_time() - self.cpu_started
+
+    def figures(self, reads: int, rss_before_kib: int) -> dict[str, Any]:
+        return {
+            "reads": reads,
+            "elapsed": self.elapsed,
+            "cpu": self.cpu,
+            "rss_before_kib": rss_before_kib,
+            "hwm_kib": memory_kib("VmHWM"),
+            "gc_s": self.watch.seconds,
+            "gc_full": self.watch.full,
+        }
+
+
 def memory_kib(field: str) -> int:
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
@@ -74,21 +99,11 @@ async def run_engine(base_url: str, jobs: int, interval: float) -> dict[str, Any
     async with Engine(base_urls={"aimlapi": base_url}, env={"AIMLAPI_KEY": KEY}) as engine:
         handles = await asyncio.gather(*(engine.submit(MODEL, prompt=f"job {i}") for i in range(jobs)))
         sent = engine.client.requests_sent
-        watch = GcWatch()
-        started, cpu = time.perf_counter(), time.process_time()
-        watch.start()
+        phase = WaitingPhase()
         await asyncio.gather(*(job.wait(strategy=FixedInterval(interval)) for job in handles))
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        phase.end()
         reads = engine.client.requests_sent - sent
-    return {
-        "reads": reads,
-        "elapsed": elapsed,
-        "cpu": cpu,
-        "rss_before_kib": rss_before,
-        "hwm_kib": memory_kib("VmHWM"),
-        "gc_s": watch.seconds,
-        "gc_full": watch.full,
-    }
+    return phase.figures(reads, rss_before)
 
 
 async def run_bare(base_url: str, jobs: int, interval: float) -> dict[str, Any]:
@@ -116,20 +131,10 @@ async def run_bare(base_url: str, jobs: int, interval: float) -> dict[str, Any]:
                         return
 
         ids = await asyncio.gather(*(submit(i) for i in range(jobs)))
-        watch = GcWatch()
-        started, cpu = time.perf_counter(), time.process_time()
-        watch.start()
+        phase = WaitingPhase()
         await asyncio.gather(*(wait(job_id) for job_id in ids))
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return {
-        "reads": reads,
-        "elapsed": elapsed,
-        "cpu": cpu,
-        "rss_before_kib": rss_before,
-        "hwm_kib": memory_kib("VmHWM"),
-        "gc_s": watch.seconds,
-        "gc_full": watch.full,
-    }
+        phase.end()
+    return phase.figures(reads, rss_before)
 
 
 def free_port() -> int:

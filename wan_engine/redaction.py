@@ -74,6 +74,12 @@ def secret_spellings(secrets: Iterable[str | None]) -> list[str]:
 
 
 @functools.lru_cache(maxsize=64)
+def _escaped_of(spellings: tuple[str, ...]) -> frozenset[str]:
+    """Each spelling as JSON writes it inside a string (ensure_ascii), once per set of secrets."""
+    return frozenset(json.dumps(spelling)[1:-1] for spelling in spellings)
+
+
+@functools.lru_cache(maxsize=64)
 def _spellings_of(secrets: tuple[str, ...]) -> tuple[str, ...]:
     """Computed once per set of secrets: every status read of every job asks again."""
     found: set[str] = set()
@@ -121,10 +127,8 @@ def redact_document(value: Any, secrets: Iterable[str | None]) -> Any:
         text = json.dumps(value)
     except (TypeError, ValueError):
         text = None
-    if text is not None:
-        escaped = {json.dumps(secret)[1:-1] for secret in found}
-        if not any(spelling in text for spelling in escaped):
-            return value
+    if text is not None and not any(spelling in text for spelling in _escaped_of(tuple(found))):
+        return value
 
     def walk(node: Any) -> Any:
         """The node with the secrets out; the very same object when it holds none (no copy per status read)."""
